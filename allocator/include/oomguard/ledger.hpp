@@ -1,0 +1,153 @@
+// The Ledger: every live allocation, per-category and per-device bytes with
+// peaks, per-step peaks, and a bounded ring of recent events.
+//
+// Note [Ledger concurrency]
+// The Ledger is on every allocation's path, so it takes no process-wide lock.
+//  * Live allocations live in kShards independent hash maps, each behind its
+//    own mutex and picked by the address: two threads contend only when their
+//    addresses hash to the same shard. Each shard keeps its own slice of the
+//    event ring under that same lock, so recording an event costs nothing
+//    extra; reads merge the slices by time.
+//  * Byte counters are per device and per category atomics, each device on its
+//    own cache lines. Peaks must be exact, which thread-local counters merged
+//    on read cannot give (the peak of a sum is not the sum of per-thread
+//    peaks); fetch_add returns each value the counter takes in its total
+//    modification order, and a CAS-max over those values is the exact peak.
+//    Threads touching the same device and category share a cache line; the
+//    benchmark BM_LedgerEvent/threads:2 measures that cost.
+//  * Reads (stats(), snapshot()) never block writers for longer than one
+//    shard's copy.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "oomguard/category.hpp"
+#include "oomguard/tags.hpp"
+
+namespace oomguard {
+
+// Devices 0..kMaxDevices-1 are accelerators; kCpuDevice is host memory.
+inline constexpr int kMaxDevices = 64;
+inline constexpr int kCpuDevice = -1;
+
+struct AllocationRecord {
+  std::uintptr_t address = 0;
+  std::uint64_t size = 0;
+  std::uintptr_t stream = 0;
+  std::int64_t step = 0;
+  std::int64_t time_ns = 0;  // steady clock
+  std::int16_t device = 0;
+  Category category = Category::unknown;
+  Phase phase = Phase::idle;
+};
+
+enum class EventKind : std::uint8_t { alloc, free, retag, segment_alloc, segment_free, oom };
+std::string_view name(EventKind kind);
+
+struct Event {
+  std::int64_t time_ns = 0;
+  std::uintptr_t address = 0;
+  std::uint64_t size = 0;
+  std::int64_t step = 0;
+  std::uintptr_t stream = 0;
+  std::int16_t device = 0;
+  EventKind kind = EventKind::alloc;
+  Category category = Category::unknown;
+  Category previous_category = Category::unknown;  // retag only
+  Phase phase = Phase::idle;
+};
+
+using CategoryBytes = std::array<std::int64_t, kNumCategories>;
+
+struct DeviceStats {
+  int device = 0;
+  CategoryBytes current{};
+  CategoryBytes peak{};
+  std::int64_t allocated = 0;  // sum of current
+  std::int64_t peak_allocated = 0;
+  std::int64_t reserved = 0;  // segments reported through segment_alloc
+  std::int64_t peak_reserved = 0;
+  std::int64_t live_allocations = 0;
+};
+
+struct StepPeak {
+  std::int64_t step = 0;
+  int device = 0;
+  std::int64_t peak_allocated = 0;
+  CategoryBytes peak_by_category{};
+};
+
+struct LedgerCounters {
+  std::uint64_t allocations = 0;
+  std::uint64_t frees = 0;
+  std::uint64_t retags = 0;
+  std::uint64_t unknown_frees = 0;     // release() of an address not live
+  std::uint64_t replaced_records = 0;  // record() of an address still live
+};
+
+class Ledger {
+ public:
+  static constexpr std::size_t kShards = 64;
+  static constexpr std::size_t kDefaultEventCapacity = 1 << 16;
+  static constexpr std::size_t kStepHistory = 1 << 14;
+
+  explicit Ledger(std::size_t event_capacity = kDefaultEventCapacity);
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  // The process's ledger, which the C ABI, the hooks and Python share.
+  static Ledger& global();
+
+  // Record a new live allocation tagged with `tag`. An address still live is
+  // released first (its free was missed) and counted in replaced_records.
+  void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag);
+  void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream = 0) {
+    record(address, size, device, stream, current_tag());
+  }
+  // Forget a live allocation; nullopt (and unknown_frees+1) if it is not live.
+  std::optional<AllocationRecord> release(std::uintptr_t address);
+  // Move a live allocation's bytes to `category`. False if not live.
+  bool retag(std::uintptr_t address, Category category);
+  std::optional<AllocationRecord> find(std::uintptr_t address) const;
+
+  // Reserved (segment) memory, for sources that report segments.
+  void segment_alloc(int device, std::uint64_t size, std::uintptr_t address = 0);
+  void segment_free(int device, std::uint64_t size, std::uintptr_t address = 0);
+  void note_oom(int device, std::uint64_t requested);
+
+  // Close the current step's peaks into the history and start `step`
+  // (also sets the process step that untagged allocations read).
+  void begin_step(std::int64_t step);
+
+  DeviceStats device_stats(int device) const;
+  std::vector<DeviceStats> stats() const;  // devices that have seen traffic
+  std::vector<StepPeak> step_peaks() const;  // closed steps, oldest first, then the open one
+  std::vector<AllocationRecord> live_allocations() const;
+  std::vector<Event> recent_events() const;  // oldest first
+  LedgerCounters counters() const;
+  // Forget everything (tests and re-install); not safe against concurrent writers.
+  void reset();
+
+ private:
+  struct Shard;
+  struct DeviceCounters;
+  Shard& shard_for(std::uintptr_t address) const;
+  DeviceCounters& counters_for(int device) const;
+  void add_bytes(DeviceCounters& d, Category category, std::int64_t delta);
+
+  std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<DeviceCounters[]> devices_;
+  std::size_t ring_per_shard_;
+  mutable std::mutex step_mutex_;  // step boundaries only, never on the allocation path
+  std::vector<StepPeak> step_history_;
+  std::atomic<std::int64_t> open_step_{0};
+};
+
+}  // namespace oomguard

@@ -1,0 +1,309 @@
+#include "oomguard/caching_allocator.hpp"
+
+#include <absl/container/flat_hash_map.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <vector>
+
+#include "detail/pools.hpp"
+#include "oomguard/error.hpp"
+
+namespace oomguard {
+
+using detail::Block;
+using detail::Segment;
+using detail::StreamPools;
+
+struct CachingAllocator::DeviceCache {
+  mutable std::mutex mutex;
+  absl::flat_hash_map<std::uintptr_t, std::unique_ptr<StreamPools>> pools;
+  StreamPools* last_pools = nullptr;  // most runs use one stream per device
+  absl::flat_hash_map<std::uintptr_t, Block*> live;
+  absl::flat_hash_map<std::uintptr_t, std::unique_ptr<Segment>> segments;  // by base
+  Budget budget;
+  AllocatorStats stats;  // counters, under mutex
+
+  StreamPools& pools_for(std::uintptr_t stream) {
+    if (last_pools != nullptr && last_pools->stream == stream) return *last_pools;
+    auto& slot = pools[stream];
+    if (!slot) {
+      slot = std::make_unique<StreamPools>();
+      slot->stream = stream;
+    }
+    last_pools = slot.get();
+    return *slot;
+  }
+
+  void hand_out(Block* b, std::size_t requested, Category category) {
+    b->allocated = true;
+    b->requested = requested;
+    b->category = category;
+    live.emplace(b->address, b);
+    stats.allocated_bytes += b->size;
+    stats.requested_bytes += requested;
+    stats.peak_allocated_bytes = std::max(stats.peak_allocated_bytes, stats.allocated_bytes);
+    ++stats.live_allocations;
+  }
+
+  Block* take(StreamPools& p, bool small, std::size_t cls, std::size_t size) {
+    return small ? p.small.take(cls) : p.large.take(size);
+  }
+};
+
+CachingAllocator::CachingAllocator(std::shared_ptr<Upstream> upstream, CachingAllocatorOptions options, Ledger* ledger)
+    : upstream_(std::move(upstream)),
+      options_(options),
+      ledger_(ledger),
+      limits_(options.category_limits),
+      devices_(upstream_->device_count()),
+      caches_(new DeviceCache[static_cast<std::size_t>(std::max(devices_, 1))]) {
+  for (int d = 0; d < devices_; ++d) {
+    caches_[static_cast<std::size_t>(d)].budget.set_limit(options_.budget_bytes);
+    caches_[static_cast<std::size_t>(d)].stats.device = d;
+    caches_[static_cast<std::size_t>(d)].stats.budget_bytes = options_.budget_bytes;
+  }
+}
+
+CachingAllocator::~CachingAllocator() {
+  for (int d = 0; d < devices_; ++d) {
+    DeviceCache& cache = caches_[static_cast<std::size_t>(d)];
+    if (!cache.live.empty()) {
+      std::fprintf(stderr, "oomguard: allocator destroyed with %zu live allocations on device %d\n",
+                   cache.live.size(), d);
+    }
+    for (const auto& [address, block] : cache.live) ledger_->release(address);
+    for (const auto& [base, segment] : cache.segments) {
+      upstream_->deallocate(reinterpret_cast<void*>(base), segment->size, d);
+      ledger_->segment_free(d, segment->size, base);
+    }
+  }
+}
+
+CachingAllocator::DeviceCache& CachingAllocator::cache_for(int device) const {
+  return caches_[static_cast<std::size_t>(device)];
+}
+
+void* CachingAllocator::allocate(std::size_t bytes, int device, std::uintptr_t stream) {
+  return allocate_tagged(bytes, device, stream, current_tag());
+}
+
+void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uintptr_t stream, Tag tag) {
+  if (bytes == 0) throw invalid_request("oomguard: zero-byte allocation requested; sizes must be at least 1 byte");
+  if (device < 0 || device >= devices_) {
+    throw invalid_request(fmt::format("oomguard: allocation on device {}, but the {} upstream has devices 0..{}",
+                                      device, upstream_->name(), devices_ - 1));
+  }
+  if (!options_.per_stream_pools) stream = 0;
+  if (!limits_.try_charge(tag.category, bytes)) {
+    throw_oom(device, bytes, fmt::format("category limit: {} at {}", name(tag.category),
+                                         format_bytes(static_cast<std::int64_t>(limits_.limit(tag.category)))));
+  }
+  const bool small = bytes <= detail::kSmallLimit;
+  const std::size_t cls = small ? detail::small_class_of(bytes) : 0;
+  const std::size_t size = small ? detail::small_class_size(cls) : detail::round_up(bytes, detail::kMinBlock);
+  DeviceCache& cache = cache_for(device);
+
+  Block* b = nullptr;
+  {
+    std::lock_guard lock(cache.mutex);
+    b = cache.take(cache.pools_for(stream), small, cls, size);
+    if (b != nullptr) {
+      cache.hand_out(b, bytes, tag.category);
+      ++cache.stats.cache_hits;
+    }
+  }
+
+  // Note [Miss path]: budget first (atomic, rolled back on failure), then the
+  // upstream with no lock held. Either refusal releases the device's cached
+  // segments and tries once more before giving up.
+  const std::size_t segment_size = small ? detail::kSlabSize : detail::large_segment_size(size);
+  for (int attempt = 0; b == nullptr; ++attempt) {
+    std::string refusal;
+    void* base = nullptr;
+    if (!cache.budget.try_reserve(segment_size)) {
+      refusal = fmt::format("budget of {} reached", format_bytes(static_cast<std::int64_t>(options_.budget_bytes)));
+    } else {
+      try {
+        base = upstream_->allocate(segment_size, device);
+      } catch (...) {
+        cache.budget.release(segment_size);
+        limits_.release(tag.category, bytes);
+        throw;
+      }
+      if (base == nullptr) {
+        cache.budget.release(segment_size);
+        refusal = fmt::format("the {} device refused {}", upstream_->name(),
+                              format_bytes(static_cast<std::int64_t>(segment_size)));
+        std::lock_guard lock(cache.mutex);
+        ++cache.stats.upstream_failures;
+      }
+    }
+    if (base == nullptr) {
+      if (attempt == 0 && release_cached(device) > 0) continue;
+      limits_.release(tag.category, bytes);
+      throw_oom(device, bytes, refusal);
+    }
+    {
+      std::lock_guard lock(cache.mutex);
+      StreamPools& pools = cache.pools_for(stream);
+      auto segment = std::make_unique<Segment>();
+      segment->base = reinterpret_cast<std::uintptr_t>(base);
+      segment->size = segment_size;
+      segment->pools = &pools;
+      segment->small = small;
+      segment->size_class = cls;
+      b = small ? pools.small.adopt_slab(*segment) : pools.large.adopt_segment(*segment, size);
+      cache.segments.emplace(segment->base, std::move(segment));
+      cache.stats.reserved_bytes += segment_size;
+      cache.stats.peak_reserved_bytes = std::max(cache.stats.peak_reserved_bytes, cache.stats.reserved_bytes);
+      ++cache.stats.segments;
+      ++cache.stats.upstream_allocs;
+      ++cache.stats.cache_misses;
+      if (attempt > 0) ++cache.stats.retries;
+      cache.hand_out(b, bytes, tag.category);
+    }
+    ledger_->segment_alloc(device, segment_size, reinterpret_cast<std::uintptr_t>(base));
+  }
+  ledger_->record(b->address, bytes, device, stream, tag);
+  return reinterpret_cast<void*>(b->address);
+}
+
+void CachingAllocator::deallocate(void* ptr, std::size_t bytes, int device, std::uintptr_t /*stream*/) {
+  const auto address = reinterpret_cast<std::uintptr_t>(ptr);
+  if (device < 0 || device >= devices_) {
+    throw invalid_free(fmt::format("oomguard: free of {} on device {}, but the {} upstream has devices 0..{}", ptr,
+                                   device, upstream_->name(), devices_ - 1));
+  }
+  DeviceCache& cache = cache_for(device);
+  Category category;
+  std::size_t requested;
+  {
+    std::unique_lock lock(cache.mutex);
+    auto it = cache.live.find(address);
+    if (it == cache.live.end()) {
+      ++cache.stats.invalid_frees;
+      const bool inside = std::any_of(cache.segments.begin(), cache.segments.end(), [&](const auto& entry) {
+        return address >= entry.first && address < entry.first + entry.second->size;
+      });
+      lock.unlock();
+      for (int other = 0; other < devices_; ++other) {
+        if (other == device) continue;
+        DeviceCache& o = cache_for(other);
+        std::lock_guard other_lock(o.mutex);
+        if (o.live.contains(address)) {
+          throw invalid_free(fmt::format(
+              "oomguard: free of {} on device {}, but it was allocated on device {}; nothing was freed", ptr, device,
+              other));
+        }
+      }
+      throw invalid_free(fmt::format(
+          "oomguard: free of {} on device {}: {}; nothing was freed", ptr, device,
+          inside ? "it is not a live allocation (double free, or a pointer into a block)"
+                 : "this allocator never returned it (foreign pointer)"));
+    }
+    Block* b = it->second;
+    if (bytes != b->requested) {
+      ++cache.stats.invalid_frees;
+      throw invalid_free(fmt::format("oomguard: free of {} with size {}, but it was allocated with size {}; "
+                                     "nothing was freed",
+                                     ptr, bytes, b->requested));
+    }
+    cache.live.erase(it);
+    category = b->category;
+    requested = b->requested;
+    b->allocated = false;
+    cache.stats.allocated_bytes -= b->size;
+    cache.stats.requested_bytes -= requested;
+    --cache.stats.live_allocations;
+    // Forget it in the Ledger before the block can be handed out again, or a
+    // new owner's record could land before this release and be erased by it.
+    ledger_->release(address);
+    StreamPools& pools = *b->segment->pools;
+    if (b->segment->small) {
+      pools.small.give(b);
+    } else {
+      pools.large.give(b);
+    }
+  }
+  limits_.release(category, requested);
+}
+
+std::size_t CachingAllocator::release_cached(int device) {
+  DeviceCache& cache = cache_for(device);
+  std::vector<std::unique_ptr<Segment>> released;
+  {
+    std::lock_guard lock(cache.mutex);
+    std::vector<Segment*> detached;
+    for (auto& [base, segment] : cache.segments) {
+      const bool free = segment->small ? segment->free_blocks == segment->slab.size()
+                                       : !segment->first->allocated && segment->first->size == segment->size;
+      if (free) {
+        segment->releasing = true;
+        detached.push_back(segment.get());
+      }
+    }
+    if (detached.empty()) return 0;
+    for (auto& [stream, pools] : cache.pools) pools->small.drop_released(detached);
+    for (Segment* s : detached) {
+      if (!s->small) s->pools->large.drop_segment(*s);
+      auto node = cache.segments.extract(s->base);
+      released.push_back(std::move(node.mapped()));
+      cache.stats.reserved_bytes -= s->size;
+      --cache.stats.segments;
+      ++cache.stats.upstream_frees;
+    }
+  }
+  std::size_t bytes = 0;
+  for (const auto& s : released) {
+    upstream_->deallocate(reinterpret_cast<void*>(s->base), s->size, device);
+    cache.budget.release(s->size);
+    ledger_->segment_free(device, s->size, s->base);
+    bytes += s->size;
+  }
+  return bytes;
+}
+
+void CachingAllocator::release_cached() {
+  for (int d = 0; d < devices_; ++d) release_cached(d);
+}
+
+AllocatorStats CachingAllocator::stats(int device) const {
+  if (device < 0 || device >= devices_) {
+    throw invalid_request(fmt::format("oomguard: no device {} (devices 0..{})", device, devices_ - 1));
+  }
+  DeviceCache& cache = cache_for(device);
+  std::lock_guard lock(cache.mutex);
+  AllocatorStats out = cache.stats;
+  for (const auto& [stream, pools] : cache.pools) {
+    out.largest_free_block = std::max({out.largest_free_block, pools->small.largest_free(), pools->large.largest_free()});
+  }
+  const std::uint64_t inactive = out.reserved_bytes - out.allocated_bytes;
+  out.fragmentation = inactive == 0 ? 0.0
+                                    : 1.0 - static_cast<double>(out.largest_free_block) / static_cast<double>(inactive);
+  return out;
+}
+
+void CachingAllocator::throw_oom(int device, std::size_t bytes, std::string reason) {
+  OomContext context;
+  context.requested_bytes = bytes;
+  context.device = device;
+  context.budget_bytes = options_.budget_bytes;
+  context.reason = std::move(reason);
+  {
+    DeviceCache& cache = cache_for(device);
+    std::lock_guard lock(cache.mutex);
+    ++cache.stats.ooms;
+  }
+  const AllocatorStats s = stats(device);
+  context.allocated_bytes = s.allocated_bytes;
+  context.reserved_bytes = s.reserved_bytes;
+  context.largest_free_block = s.largest_free_block;
+  context.by_category = ledger_->device_stats(device).current;
+  ledger_->note_oom(device, bytes);
+  throw out_of_memory(std::move(context));
+}
+
+}  // namespace oomguard

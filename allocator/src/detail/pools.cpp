@@ -1,0 +1,104 @@
+#include "pools.hpp"
+
+#include <algorithm>
+
+namespace oomguard::detail {
+
+namespace {
+// Splitting leaves a remainder only when it can serve a large request;
+// smaller tails stay inside the block (PyTorch makes the same choice).
+constexpr std::size_t kMinSplitRemainder = kSmallLimit;
+}  // namespace
+
+Block* SmallPool::adopt_slab(Segment& slab) {
+  const std::size_t block_size = small_class_size(slab.size_class);
+  const std::size_t count = slab.size / block_size;
+  slab.slab.resize(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    Block& b = slab.slab[i];
+    b.address = slab.base + i * block_size;
+    b.size = block_size;
+    b.segment = &slab;
+  }
+  auto& list = free_[slab.size_class];
+  for (std::size_t i = count; i-- > 1;) list.push_back(&slab.slab[i]);
+  slab.free_blocks = count - 1;
+  return &slab.slab[0];
+}
+
+void SmallPool::drop_released(const std::vector<Segment*>& released) {
+  std::array<bool, kNumSmallClasses> touched{};
+  for (const Segment* s : released) {
+    if (s->small) touched[s->size_class] = true;
+  }
+  for (std::size_t cls = 0; cls < kNumSmallClasses; ++cls) {
+    if (touched[cls]) std::erase_if(free_[cls], [](const Block* b) { return b->segment->releasing; });
+  }
+}
+
+std::size_t SmallPool::largest_free() const {
+  for (std::size_t cls = kNumSmallClasses; cls-- > 0;) {
+    if (!free_[cls].empty()) return small_class_size(cls);
+  }
+  return 0;
+}
+
+Block* LargePool::split(Block* b, std::size_t size) {
+  if (b->size - size < kMinSplitRemainder) return b;
+  auto* rest = new Block;
+  rest->address = b->address + size;
+  rest->size = b->size - size;
+  rest->segment = b->segment;
+  rest->prev = b;
+  rest->next = b->next;
+  if (b->next != nullptr) b->next->prev = rest;
+  b->next = rest;
+  b->size = size;
+  free_.insert(rest);
+  return b;
+}
+
+Block* LargePool::take(std::size_t size) {
+  Block key;
+  key.size = size;
+  key.address = 0;
+  auto it = free_.lower_bound(&key);
+  if (it == free_.end()) return nullptr;
+  Block* b = *it;
+  free_.erase(it);
+  return split(b, size);
+}
+
+void LargePool::give(Block* b) {
+  if (Block* prev = b->prev; prev != nullptr && !prev->allocated) {
+    free_.erase(prev);
+    prev->size += b->size;
+    prev->next = b->next;
+    if (b->next != nullptr) b->next->prev = prev;
+    delete b;
+    b = prev;
+  }
+  if (Block* next = b->next; next != nullptr && !next->allocated) {
+    free_.erase(next);
+    b->size += next->size;
+    b->next = next->next;
+    if (next->next != nullptr) next->next->prev = b;
+    delete next;
+  }
+  free_.insert(b);
+}
+
+Block* LargePool::adopt_segment(Segment& segment, std::size_t size) {
+  auto* b = new Block;
+  b->address = segment.base;
+  b->size = segment.size;
+  b->segment = &segment;
+  segment.first = b;
+  return split(b, size);
+}
+
+void LargePool::drop_segment(Segment& segment) {
+  free_.erase(segment.first);
+}
+
+}  // namespace oomguard::detail

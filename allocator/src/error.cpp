@@ -1,0 +1,47 @@
+#include "oomguard/error.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+
+namespace oomguard {
+
+std::string format_bytes(std::int64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(std::llabs(bytes));
+  std::size_t unit = 0;
+  while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
+    value /= 1024.0;
+    ++unit;
+  }
+  const char* sign = bytes < 0 ? "-" : "";
+  if (unit == 0) return fmt::format("{}{} B", sign, std::llabs(bytes));
+  return fmt::format("{}{:.2f} {}", sign, value, kUnits[unit]);
+}
+
+namespace {
+std::string describe(const OomContext& c) {
+  std::string text = fmt::format(
+      "oomguard: out of memory on device {}: tried to allocate {} ({}); allocated {}, reserved {}, "
+      "largest free cached block {}",
+      c.device, format_bytes(static_cast<std::int64_t>(c.requested_bytes)), c.reason,
+      format_bytes(static_cast<std::int64_t>(c.allocated_bytes)),
+      format_bytes(static_cast<std::int64_t>(c.reserved_bytes)),
+      format_bytes(static_cast<std::int64_t>(c.largest_free_block)));
+  if (c.budget_bytes != 0) {
+    text += fmt::format(", budget {}", format_bytes(static_cast<std::int64_t>(c.budget_bytes)));
+  }
+  text += ". By category:";
+  for (std::size_t i = 0; i < kNumCategories; ++i) {
+    if (c.by_category[i] != 0) {
+      text += fmt::format(" {}={}", kCategoryNames[i], format_bytes(c.by_category[i]));
+    }
+  }
+  return text;
+}
+}  // namespace
+
+out_of_memory::out_of_memory(OomContext context)
+    : context_(std::move(context)), message_(describe(context_)) {}
+
+}  // namespace oomguard

@@ -1,0 +1,346 @@
+#include "oomguard/ledger.hpp"
+
+#include <absl/container/flat_hash_map.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "oomguard/error.hpp"
+
+namespace oomguard {
+namespace {
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void update_max(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
+  std::int64_t seen = peak.load(std::memory_order_relaxed);
+  while (value > seen && !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+constexpr std::size_t kDeviceSlots = kMaxDevices + 1;  // the last slot is the CPU
+
+std::size_t slot_of(int device) {
+  if (device == kCpuDevice) return kMaxDevices;
+  if (device < 0 || device >= kMaxDevices) {
+    throw config_error(fmt::format("device {} is out of range: accepted are -1 (CPU) and 0..{}", device,
+                                   kMaxDevices - 1));
+  }
+  return static_cast<std::size_t>(device);
+}
+int device_of(std::size_t slot) { return slot == kMaxDevices ? kCpuDevice : static_cast<int>(slot); }
+
+}  // namespace
+
+std::string_view name(EventKind kind) {
+  static constexpr std::string_view kNames[] = {"alloc", "free", "retag", "segment_alloc", "segment_free", "oom"};
+  return kNames[static_cast<std::size_t>(kind)];
+}
+
+struct alignas(64) Ledger::Shard {
+  mutable std::mutex mutex;
+  absl::flat_hash_map<std::uintptr_t, AllocationRecord> live;
+  std::vector<Event> ring;  // fixed capacity, overwritten in order
+  std::uint64_t ring_next = 0;
+  LedgerCounters counters;
+
+  void push(const Event& e) {
+    ring[ring_next % ring.size()] = e;
+    ++ring_next;
+  }
+};
+
+struct alignas(64) Ledger::DeviceCounters {
+  // Each array on its own lines: current is written on every event, peaks
+  // only when a new maximum is reached.
+  alignas(64) std::array<std::atomic<std::int64_t>, kNumCategories> current{};
+  std::atomic<std::int64_t> total{0};
+  alignas(64) std::array<std::atomic<std::int64_t>, kNumCategories> peak{};
+  std::atomic<std::int64_t> total_peak{0};
+  alignas(64) std::array<std::atomic<std::int64_t>, kNumCategories> step_peak{};
+  std::atomic<std::int64_t> step_total_peak{0};
+  alignas(64) std::atomic<std::int64_t> reserved{0};
+  std::atomic<std::int64_t> reserved_peak{0};
+  std::atomic<std::int64_t> live{0};
+  std::atomic<bool> seen{false};
+};
+
+Ledger::Ledger(std::size_t event_capacity)
+    : shards_(new Shard[kShards]),
+      devices_(new DeviceCounters[kDeviceSlots]),
+      ring_per_shard_(std::max<std::size_t>(1, event_capacity / kShards)) {
+  for (std::size_t i = 0; i < kShards; ++i) shards_[i].ring.resize(ring_per_shard_);
+}
+
+Ledger::~Ledger() = default;
+
+Ledger& Ledger::global() {
+  // Leaked on purpose: allocations are freed during static destruction.
+  static Ledger* ledger = new Ledger();
+  return *ledger;
+}
+
+Ledger::Shard& Ledger::shard_for(std::uintptr_t address) const {
+  // Allocations are at least 16-byte aligned; mix the bits above that.
+  const std::uint64_t h = (static_cast<std::uint64_t>(address) >> 4) * 0x9E3779B97F4A7C15ull;
+  return shards_[h >> 58];  // top 6 bits: kShards == 64
+}
+
+Ledger::DeviceCounters& Ledger::counters_for(int device) const { return devices_[slot_of(device)]; }
+
+void Ledger::add_bytes(DeviceCounters& d, Category category, std::int64_t delta) {
+  const std::size_t c = index(category);
+  const std::int64_t cat_now = d.current[c].fetch_add(delta, std::memory_order_relaxed) + delta;
+  const std::int64_t total_now = d.total.fetch_add(delta, std::memory_order_relaxed) + delta;
+  if (delta > 0) {
+    update_max(d.peak[c], cat_now);
+    update_max(d.step_peak[c], cat_now);
+    update_max(d.total_peak, total_now);
+    update_max(d.step_total_peak, total_now);
+  }
+}
+
+void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag) {
+  DeviceCounters& d = counters_for(device);
+  if (!d.seen.load(std::memory_order_relaxed)) d.seen.store(true, std::memory_order_relaxed);
+  const AllocationRecord rec{address, size, stream, tag.step, now_ns(), static_cast<std::int16_t>(device),
+                             tag.category, tag.phase};
+  std::optional<AllocationRecord> replaced;
+  {
+    Shard& s = shard_for(address);
+    std::lock_guard lock(s.mutex);
+    auto [it, inserted] = s.live.try_emplace(address, rec);
+    if (!inserted) {
+      replaced = it->second;
+      it->second = rec;
+      ++s.counters.replaced_records;
+    }
+    ++s.counters.allocations;
+    s.push(Event{rec.time_ns, address, size, tag.step, stream, rec.device, EventKind::alloc, tag.category,
+                 tag.category, tag.phase});
+  }
+  if (replaced) {
+    DeviceCounters& old = counters_for(replaced->device);
+    add_bytes(old, replaced->category, -static_cast<std::int64_t>(replaced->size));
+    old.live.fetch_sub(1, std::memory_order_relaxed);
+  }
+  add_bytes(d, tag.category, static_cast<std::int64_t>(size));
+  d.live.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::optional<AllocationRecord> Ledger::release(std::uintptr_t address) {
+  AllocationRecord rec;
+  {
+    Shard& s = shard_for(address);
+    std::lock_guard lock(s.mutex);
+    auto it = s.live.find(address);
+    if (it == s.live.end()) {
+      ++s.counters.unknown_frees;
+      return std::nullopt;
+    }
+    rec = it->second;
+    s.live.erase(it);
+    ++s.counters.frees;
+    s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
+                 rec.category, process_phase()});
+  }
+  DeviceCounters& d = counters_for(rec.device);
+  add_bytes(d, rec.category, -static_cast<std::int64_t>(rec.size));
+  d.live.fetch_sub(1, std::memory_order_relaxed);
+  return rec;
+}
+
+bool Ledger::retag(std::uintptr_t address, Category category) {
+  AllocationRecord before;
+  {
+    Shard& s = shard_for(address);
+    std::lock_guard lock(s.mutex);
+    auto it = s.live.find(address);
+    if (it == s.live.end()) return false;
+    before = it->second;
+    if (before.category == category) return true;
+    it->second.category = category;
+    ++s.counters.retags;
+    s.push(Event{now_ns(), address, before.size, process_step(), before.stream, before.device, EventKind::retag,
+                 category, before.category, process_phase()});
+  }
+  // Add before subtracting: the total never dips, and the new category's
+  // peak sees the bytes.
+  DeviceCounters& d = counters_for(before.device);
+  const auto size = static_cast<std::int64_t>(before.size);
+  const std::size_t to = index(category);
+  const std::int64_t now = d.current[to].fetch_add(size, std::memory_order_relaxed) + size;
+  update_max(d.peak[to], now);
+  update_max(d.step_peak[to], now);
+  d.current[index(before.category)].fetch_sub(size, std::memory_order_relaxed);
+  return true;
+}
+
+std::optional<AllocationRecord> Ledger::find(std::uintptr_t address) const {
+  Shard& s = shard_for(address);
+  std::lock_guard lock(s.mutex);
+  auto it = s.live.find(address);
+  if (it == s.live.end()) return std::nullopt;
+  return it->second;
+}
+
+void Ledger::segment_alloc(int device, std::uint64_t size, std::uintptr_t address) {
+  DeviceCounters& d = counters_for(device);
+  d.seen.store(true, std::memory_order_relaxed);
+  const auto delta = static_cast<std::int64_t>(size);
+  update_max(d.reserved_peak, d.reserved.fetch_add(delta, std::memory_order_relaxed) + delta);
+  Shard& s = shard_for(address);
+  std::lock_guard lock(s.mutex);
+  s.push(Event{now_ns(), address, size, process_step(), 0, static_cast<std::int16_t>(device),
+               EventKind::segment_alloc, Category::unknown, Category::unknown, process_phase()});
+}
+
+void Ledger::segment_free(int device, std::uint64_t size, std::uintptr_t address) {
+  DeviceCounters& d = counters_for(device);
+  d.reserved.fetch_sub(static_cast<std::int64_t>(size), std::memory_order_relaxed);
+  Shard& s = shard_for(address);
+  std::lock_guard lock(s.mutex);
+  s.push(Event{now_ns(), address, size, process_step(), 0, static_cast<std::int16_t>(device),
+               EventKind::segment_free, Category::unknown, Category::unknown, process_phase()});
+}
+
+void Ledger::note_oom(int device, std::uint64_t requested) {
+  const Tag tag = current_tag();
+  Shard& s = shard_for(0);
+  std::lock_guard lock(s.mutex);
+  s.push(Event{now_ns(), 0, requested, tag.step, 0, static_cast<std::int16_t>(device), EventKind::oom, tag.category,
+               tag.category, tag.phase});
+}
+
+void Ledger::begin_step(std::int64_t step) {
+  {
+    std::lock_guard lock(step_mutex_);
+    const std::int64_t closing = open_step_.load(std::memory_order_relaxed);
+    for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
+      DeviceCounters& d = devices_[slot];
+      if (!d.seen.load(std::memory_order_relaxed)) continue;
+      StepPeak peak{closing, device_of(slot), d.step_total_peak.exchange(d.total.load(std::memory_order_relaxed)),
+                    {}};
+      for (std::size_t c = 0; c < kNumCategories; ++c) {
+        peak.peak_by_category[c] = d.step_peak[c].exchange(d.current[c].load(std::memory_order_relaxed));
+      }
+      if (step_history_.size() == kStepHistory) step_history_.erase(step_history_.begin());
+      step_history_.push_back(peak);
+    }
+    open_step_.store(step, std::memory_order_relaxed);
+  }
+  set_process_step(step);
+}
+
+DeviceStats Ledger::device_stats(int device) const {
+  const DeviceCounters& d = counters_for(device);
+  DeviceStats out;
+  out.device = device;
+  for (std::size_t c = 0; c < kNumCategories; ++c) {
+    out.current[c] = d.current[c].load(std::memory_order_relaxed);
+    out.peak[c] = d.peak[c].load(std::memory_order_relaxed);
+    out.allocated += out.current[c];
+  }
+  out.peak_allocated = d.total_peak.load(std::memory_order_relaxed);
+  out.reserved = d.reserved.load(std::memory_order_relaxed);
+  out.peak_reserved = d.reserved_peak.load(std::memory_order_relaxed);
+  out.live_allocations = d.live.load(std::memory_order_relaxed);
+  return out;
+}
+
+std::vector<DeviceStats> Ledger::stats() const {
+  std::vector<DeviceStats> out;
+  for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
+    if (devices_[slot].seen.load(std::memory_order_relaxed)) out.push_back(device_stats(device_of(slot)));
+  }
+  return out;
+}
+
+std::vector<StepPeak> Ledger::step_peaks() const {
+  std::lock_guard lock(step_mutex_);
+  std::vector<StepPeak> out = step_history_;
+  const std::int64_t open = open_step_.load(std::memory_order_relaxed);
+  for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
+    const DeviceCounters& d = devices_[slot];
+    if (!d.seen.load(std::memory_order_relaxed)) continue;
+    StepPeak peak{open, device_of(slot), d.step_total_peak.load(std::memory_order_relaxed), {}};
+    for (std::size_t c = 0; c < kNumCategories; ++c) peak.peak_by_category[c] = d.step_peak[c].load();
+    out.push_back(peak);
+  }
+  return out;
+}
+
+std::vector<AllocationRecord> Ledger::live_allocations() const {
+  std::vector<AllocationRecord> out;
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    for (const auto& [address, rec] : shards_[i].live) out.push_back(rec);
+  }
+  return out;
+}
+
+std::vector<Event> Ledger::recent_events() const {
+  // A full shard holds only its last ring_per_shard_ events; events older
+  // than the newest "oldest kept" event of any full shard may be missing from
+  // other shards, so the merged window starts there.
+  std::vector<Event> out;
+  std::int64_t window_start = INT64_MIN;
+  for (std::size_t i = 0; i < kShards; ++i) {
+    const Shard& s = shards_[i];
+    std::lock_guard lock(s.mutex);
+    const std::uint64_t kept = std::min<std::uint64_t>(s.ring_next, s.ring.size());
+    const std::uint64_t first = s.ring_next - kept;
+    if (s.ring_next > s.ring.size()) window_start = std::max(window_start, s.ring[first % s.ring.size()].time_ns);
+    for (std::uint64_t k = first; k < s.ring_next; ++k) out.push_back(s.ring[k % s.ring.size()]);
+  }
+  std::erase_if(out, [&](const Event& e) { return e.time_ns < window_start; });
+  std::stable_sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
+  return out;
+}
+
+LedgerCounters Ledger::counters() const {
+  LedgerCounters out;
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    const LedgerCounters& c = shards_[i].counters;
+    out.allocations += c.allocations;
+    out.frees += c.frees;
+    out.retags += c.retags;
+    out.unknown_frees += c.unknown_frees;
+    out.replaced_records += c.replaced_records;
+  }
+  return out;
+}
+
+void Ledger::reset() {
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    shards_[i].live.clear();
+    shards_[i].ring_next = 0;
+    shards_[i].counters = {};
+  }
+  for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
+    DeviceCounters& d = devices_[slot];
+    for (std::size_t c = 0; c < kNumCategories; ++c) {
+      d.current[c] = 0;
+      d.peak[c] = 0;
+      d.step_peak[c] = 0;
+    }
+    d.total = 0;
+    d.total_peak = 0;
+    d.step_total_peak = 0;
+    d.reserved = 0;
+    d.reserved_peak = 0;
+    d.live = 0;
+    d.seen = false;
+  }
+  std::lock_guard lock(step_mutex_);
+  step_history_.clear();
+  open_step_ = 0;
+}
+
+}  // namespace oomguard
