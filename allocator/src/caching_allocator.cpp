@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "detail/pools.hpp"
+#include "detail/spin_lock.hpp"
 #include "oomguard/error.hpp"
 
 namespace oomguard {
@@ -18,7 +19,7 @@ using detail::Segment;
 using detail::StreamPools;
 
 struct CachingAllocator::DeviceCache {
-  mutable std::mutex mutex;
+  mutable detail::SpinLock mutex;  // held for pool bookkeeping only, never across the upstream
   absl::flat_hash_map<std::uintptr_t, std::unique_ptr<StreamPools>> pools;
   StreamPools* last_pools = nullptr;  // most runs use one stream per device
   absl::flat_hash_map<std::uintptr_t, Block*> live;

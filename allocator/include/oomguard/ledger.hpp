@@ -4,10 +4,12 @@
 // Note [Ledger concurrency]
 // The Ledger is on every allocation's path, so it takes no process-wide lock.
 //  * Live allocations live in kShards independent hash maps, each behind its
-//    own mutex and picked by the address: two threads contend only when their
-//    addresses hash to the same shard. Each shard keeps its own slice of the
-//    event ring under that same lock, so recording an event costs nothing
-//    extra; reads merge the slices by time.
+//    own small spin lock and picked by the address: two threads contend only
+//    when their addresses hash to the same shard. Each shard keeps its own
+//    slice of the event ring and its own counts under that same lock, so
+//    recording an event costs nothing extra; reads merge the slices.
+//  * Events and records are stamped with the CPU's tick counter (a few
+//    nanoseconds) and converted to steady-clock time when read.
 //  * Byte counters are per device and per category atomics, each device on its
 //    own cache lines. Peaks must be exact, which thread-local counters merged
 //    on read cannot give (the peak of a sum is not the sum of per-thread
@@ -45,6 +47,15 @@ struct AllocationRecord {
   std::int16_t device = 0;
   Category category = Category::unknown;
   Phase phase = Phase::idle;
+};
+
+// What release() returns of the allocation it forgot.
+struct Released {
+  std::uint64_t size = 0;
+  std::int16_t device = 0;
+  Category category = Category::unknown;
+  Phase phase = Phase::idle;
+  std::int64_t step = 0;
 };
 
 enum class EventKind : std::uint8_t { alloc, free, retag, segment_alloc, segment_free, oom };
@@ -97,6 +108,8 @@ class Ledger {
   static constexpr std::size_t kDefaultEventCapacity = 1 << 16;
   static constexpr std::size_t kStepHistory = 1 << 14;
 
+  // The ring keeps at least event_capacity / 2 and at most event_capacity
+  // recent events (each shard's slice is rounded down to a power of two).
   explicit Ledger(std::size_t event_capacity = kDefaultEventCapacity);
   ~Ledger();
   Ledger(const Ledger&) = delete;
@@ -112,7 +125,7 @@ class Ledger {
     record(address, size, device, stream, current_tag());
   }
   // Forget a live allocation; nullopt (and unknown_frees+1) if it is not live.
-  std::optional<AllocationRecord> release(std::uintptr_t address);
+  std::optional<Released> release(std::uintptr_t address);
   // Move a live allocation's bytes to `category`. False if not live.
   bool retag(std::uintptr_t address, Category category);
   std::optional<AllocationRecord> find(std::uintptr_t address) const;

@@ -45,7 +45,7 @@ std::size_t SmallPool::largest_free() const {
 
 Block* LargePool::split(Block* b, std::size_t size) {
   if (b->size - size < kMinSplitRemainder) return b;
-  auto* rest = new Block;
+  Block* rest = make_block();
   rest->address = b->address + size;
   rest->size = b->size - size;
   rest->segment = b->segment;
@@ -54,42 +54,39 @@ Block* LargePool::split(Block* b, std::size_t size) {
   if (b->next != nullptr) b->next->prev = rest;
   b->next = rest;
   b->size = size;
-  free_.insert(rest);
+  insert_free(rest);
   return b;
 }
 
 Block* LargePool::take(std::size_t size) {
-  Block key;
-  key.size = size;
-  key.address = 0;
-  auto it = free_.lower_bound(&key);
+  auto it = free_.lower_bound(Key{size, 0});
   if (it == free_.end()) return nullptr;
-  Block* b = *it;
+  Block* b = it->second;
   free_.erase(it);
   return split(b, size);
 }
 
 void LargePool::give(Block* b) {
   if (Block* prev = b->prev; prev != nullptr && !prev->allocated) {
-    free_.erase(prev);
+    erase_free(prev);
     prev->size += b->size;
     prev->next = b->next;
     if (b->next != nullptr) b->next->prev = prev;
-    delete b;
+    recycle(b);
     b = prev;
   }
   if (Block* next = b->next; next != nullptr && !next->allocated) {
-    free_.erase(next);
+    erase_free(next);
     b->size += next->size;
     b->next = next->next;
     if (next->next != nullptr) next->next->prev = b;
-    delete next;
+    recycle(next);
   }
-  free_.insert(b);
+  insert_free(b);
 }
 
 Block* LargePool::adopt_segment(Segment& segment, std::size_t size) {
-  auto* b = new Block;
+  Block* b = make_block();
   b->address = segment.base;
   b->size = segment.size;
   b->segment = &segment;
@@ -98,7 +95,7 @@ Block* LargePool::adopt_segment(Segment& segment, std::size_t size) {
 }
 
 void LargePool::drop_segment(Segment& segment) {
-  free_.erase(segment.first);
+  erase_free(segment.first);
 }
 
 }  // namespace oomguard::detail

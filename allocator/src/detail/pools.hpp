@@ -2,7 +2,7 @@
 // small blocks, a best-fit tree with splitting and coalescing for large ones.
 #pragma once
 
-#include <absl/container/btree_set.h>
+#include <absl/container/btree_map.h>
 
 #include <array>
 #include <cstdint>
@@ -45,6 +45,9 @@ class LargePool {
   LargePool() = default;
   LargePool(const LargePool&) = delete;
   LargePool& operator=(const LargePool&) = delete;
+  ~LargePool() {
+    for (Block* b : spare_) delete b;
+  }
 
   // Best fit: the smallest free block that holds `size`, split when the rest
   // is worth keeping. nullptr when none fits.
@@ -55,16 +58,28 @@ class LargePool {
   Block* adopt_segment(Segment& segment, std::size_t size);
   // Remove a fully free segment's block from the free tree.
   void drop_segment(Segment& segment);
-  std::size_t largest_free() const { return free_.empty() ? 0 : (*free_.rbegin())->size; }
+  std::size_t largest_free() const { return free_.empty() ? 0 : free_.rbegin()->first.first; }
 
  private:
-  struct BySizeThenAddress {
-    bool operator()(const Block* a, const Block* b) const {
-      return std::pair(a->size, a->address) < std::pair(b->size, b->address);
-    }
-  };
+  // Keys are values, so a search compares in the node without chasing a
+  // pointer to each Block.
+  using Key = std::pair<std::size_t, std::uintptr_t>;  // (size, address): best fit, then lowest address
+  static Key key_of(const Block* b) { return {b->size, b->address}; }
+  void insert_free(Block* b) { free_.emplace(key_of(b), b); }
+  void erase_free(const Block* b) { free_.erase(key_of(b)); }
   Block* split(Block* b, std::size_t size);
-  absl::btree_set<Block*, BySizeThenAddress> free_;
+  // Block records are recycled: a split and a merge per alloc/free pair
+  // would otherwise cost a new and a delete.
+  Block* make_block() {
+    if (spare_.empty()) return new Block;
+    Block* b = spare_.back();
+    spare_.pop_back();
+    *b = Block{};
+    return b;
+  }
+  void recycle(Block* b) { spare_.push_back(b); }
+  absl::btree_map<Key, Block*> free_;
+  std::vector<Block*> spare_;
 };
 
 struct StreamPools {
