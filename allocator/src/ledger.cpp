@@ -24,13 +24,17 @@ void update_max(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
 
 constexpr std::size_t kDeviceSlots = kMaxDevices + 1;  // the last slot is the CPU
 
-std::size_t slot_of(int device) {
-  if (device == kCpuDevice) return kMaxDevices;
-  if (device < 0 || device >= kMaxDevices) {
-    throw config_error(fmt::format("device {} is out of range: accepted are -1 (CPU) and 0..{}", device,
-                                   kMaxDevices - 1));
+[[noreturn]] [[gnu::cold]] void bad_device(int device) {
+  throw config_error(
+      fmt::format("device {} is out of range: accepted are -1 (CPU) and 0..{}", device, kMaxDevices - 1));
+}
+
+inline std::size_t slot_of(int device) {
+  if (static_cast<unsigned>(device) < static_cast<unsigned>(kMaxDevices)) [[likely]] {
+    return static_cast<std::size_t>(device);
   }
-  return static_cast<std::size_t>(device);
+  if (device == kCpuDevice) return kMaxDevices;
+  bad_device(device);
 }
 int device_of(std::size_t slot) { return slot == kMaxDevices ? kCpuDevice : static_cast<int>(slot); }
 

@@ -21,6 +21,8 @@ struct Block {
   Segment* segment = nullptr;
   Block* prev = nullptr;  // address-ordered neighbours in a large segment
   Block* next = nullptr;
+  Block* free_prev = nullptr;  // large pools: the free list of the block's bin
+  Block* free_next = nullptr;
   Category category = Category::unknown;  // charged category while live
   bool allocated = false;
 };

@@ -58,11 +58,67 @@ Block* LargePool::split(Block* b, std::size_t size) {
   return b;
 }
 
+void LargePool::insert_free(Block* b) {
+  const std::size_t bin = bin_of(b->size);
+  b->free_prev = nullptr;
+  b->free_next = heads_[bin];
+  if (heads_[bin] != nullptr) heads_[bin]->free_prev = b;
+  heads_[bin] = b;
+  nonempty_[bin / 64] |= std::uint64_t{1} << (bin % 64);
+}
+
+void LargePool::erase_free(Block* b) {
+  const std::size_t bin = bin_of(b->size);
+  if (b->free_prev != nullptr) {
+    b->free_prev->free_next = b->free_next;
+  } else {
+    heads_[bin] = b->free_next;
+  }
+  if (b->free_next != nullptr) b->free_next->free_prev = b->free_prev;
+  b->free_prev = b->free_next = nullptr;
+  if (heads_[bin] == nullptr) nonempty_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
+}
+
+Block* LargePool::smallest_fit(std::size_t bin, std::size_t size) const {
+  Block* best = nullptr;
+  for (Block* b = heads_[bin]; b != nullptr; b = b->free_next) {
+    if (b->size < size) continue;
+    if (best == nullptr || b->size < best->size || (b->size == best->size && b->address < best->address)) best = b;
+    if (b->size == size) break;  // cannot do better than exact
+  }
+  return best;
+}
+
+std::size_t LargePool::next_nonempty(std::size_t bin) const {
+  std::size_t word = bin / 64;
+  std::uint64_t bits = bin % 64 == 63 ? 0 : nonempty_[word] & (~std::uint64_t{0} << (bin % 64 + 1));
+  while (bits == 0) {
+    if (++word == nonempty_.size()) return kBins;
+    bits = nonempty_[word];
+  }
+  return word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+}
+
+std::size_t LargePool::largest_free() const {
+  for (std::size_t word = nonempty_.size(); word-- > 0;) {
+    if (nonempty_[word] == 0) continue;
+    const std::size_t bin = word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(nonempty_[word]));
+    std::size_t largest = 0;
+    for (Block* b = heads_[bin]; b != nullptr; b = b->free_next) largest = std::max(largest, b->size);
+    return largest;
+  }
+  return 0;
+}
+
 Block* LargePool::take(std::size_t size) {
-  auto it = free_.lower_bound(Key{size, 0});
-  if (it == free_.end()) return nullptr;
-  Block* b = it->second;
-  free_.erase(it);
+  const std::size_t bin = bin_of(size);
+  Block* b = smallest_fit(bin, size);
+  if (b == nullptr) {
+    const std::size_t next = next_nonempty(bin);
+    if (next == kBins) return nullptr;
+    b = smallest_fit(next, size);
+  }
+  erase_free(b);
   return split(b, size);
 }
 
