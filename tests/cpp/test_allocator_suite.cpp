@@ -98,6 +98,29 @@ TYPED_TEST_P(AllocatorSuite, SplitBlocksCoalesceBackIntoTheirSegment) {
   this->expect_clean();
 }
 
+TYPED_TEST_P(AllocatorSuite, BestFitPicksTheSmallestFreeBlockThatHolds) {
+  // Each request of 10 MiB or more gets a segment of its own, so these three
+  // free blocks cannot coalesce.
+  void* b30 = this->allocator().allocate(30 << 20, 0, 0);
+  void* b22 = this->allocator().allocate(22 << 20, 0, 0);
+  void* b26 = this->allocator().allocate(26 << 20, 0, 0);
+  void* b23 = this->allocator().allocate((22 << 20) + 4096, 0, 0);  // same bin as 22 MiB, larger
+  this->allocator().deallocate(b30, 30 << 20, 0, 0);
+  this->allocator().deallocate(b26, 26 << 20, 0, 0);
+  this->allocator().deallocate(b23, (22 << 20) + 4096, 0, 0);
+  this->allocator().deallocate(b22, 22 << 20, 0, 0);
+  void* got21 = this->allocator().allocate(21 << 20, 0, 0);
+  EXPECT_EQ(got21, b22);
+  void* got25 = this->allocator().allocate(25 << 20, 0, 0);
+  EXPECT_EQ(got25, b26);
+  void* got22 = this->allocator().allocate((22 << 20) + 1, 0, 0);
+  EXPECT_EQ(got22, b23);
+  this->allocator().deallocate(got21, 21 << 20, 0, 0);
+  this->allocator().deallocate(got25, 25 << 20, 0, 0);
+  this->allocator().deallocate(got22, (22 << 20) + 1, 0, 0);
+  this->expect_clean();
+}
+
 TYPED_TEST_P(AllocatorSuite, StatsAreConsistent) {
   std::vector<void*> blocks;
   for (int i = 0; i < 50; ++i) blocks.push_back(this->allocator().allocate(1000 + i * 70000, 0, 0));
@@ -247,6 +270,7 @@ TYPED_TEST_P(AllocatorSuite, ConcurrentUseKeepsExactAccounts) {
 
 REGISTER_TYPED_TEST_SUITE_P(AllocatorSuite, AllocatesAlignedDistinctBlocksOfManySizes,
                             FreedBlocksAreServedFromTheCache, SplitBlocksCoalesceBackIntoTheirSegment,
+                            BestFitPicksTheSmallestFreeBlockThatHolds,
                             StatsAreConsistent, StreamsHaveTheirOwnPoolsWhenConfigured,
                             AllocationsFeedTheLedgerWithTheirTags, BadInputsGiveClearErrorsAndChangeNothing,
                             FaultAtEveryUpstreamCallIsClean, ConcurrentUseKeepsExactAccounts);
