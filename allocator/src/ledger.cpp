@@ -88,6 +88,11 @@ Ledger& Ledger::global() {
   return *ledger;
 }
 
+Ledger& Ledger::segments() {
+  static Ledger* ledger = new Ledger();
+  return *ledger;
+}
+
 Ledger::Shard& Ledger::shard_for(std::uintptr_t address) const {
   // Allocations are at least 16-byte aligned; mix the bits above that.
   const std::uint64_t h = (static_cast<std::uint64_t>(address) >> 4) * 0x9E3779B97F4A7C15ull;
@@ -154,7 +159,7 @@ std::optional<Released> Ledger::release(std::uintptr_t address) {
                  rec.category, process_phase()});
   }
   add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
-  return Released{rec.size, rec.device, rec.category, rec.phase, rec.step};
+  return Released{rec.size, rec.stream, rec.device, rec.category, rec.phase, rec.step};
 }
 
 bool Ledger::retag(std::uintptr_t address, Category category) {

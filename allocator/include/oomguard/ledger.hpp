@@ -52,6 +52,7 @@ struct AllocationRecord {
 // What release() returns of the allocation it forgot.
 struct Released {
   std::uint64_t size = 0;
+  std::uintptr_t stream = 0;
   std::int16_t device = 0;
   Category category = Category::unknown;
   Phase phase = Phase::idle;
@@ -115,8 +116,15 @@ class Ledger {
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  // The process's ledger, which the C ABI, the hooks and Python share.
+  // The process's tensor-level ledger: allocations as PyTorch's allocator (or
+  // ours, or the CPU wrapper) hands them out. The C ABI, the torch hooks and
+  // Python share it.
   static Ledger& global();
+  // The process's segment-level ledger: device memory as the driver hands it
+  // out, fed by the LD_PRELOAD and CUPTI hooks. Kept apart from global()
+  // because a segment and the first block carved from it share an address;
+  // what PyTorch does not own is segments() minus PyTorch's reserved bytes.
+  static Ledger& segments();
 
   // Record a new live allocation tagged with `tag`. An address still live is
   // released first (its free was missed) and counted in replaced_records.

@@ -44,13 +44,13 @@ int device_of(const CUpti_CallbackData* data) {
 }
 
 void record_segment(std::uintptr_t key, std::uint64_t size, int device, std::uintptr_t stream) {
-  Ledger& ledger = Ledger::global();
+  Ledger& ledger = Ledger::segments();
   ledger.record(key, size, device, stream, Tag{Category::non_torch, process_phase(), process_step()});
   ledger.segment_alloc(device, size, key);
 }
 
 void release_segment(std::uintptr_t key) {
-  Ledger& ledger = Ledger::global();
+  Ledger& ledger = Ledger::segments();
   if (const auto record = ledger.release(key)) ledger.segment_free(record->device, record->size, key);
 }
 

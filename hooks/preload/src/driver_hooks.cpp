@@ -57,7 +57,7 @@ CUresult release(std::uintptr_t key, Real&& real) {
   if (key == 0) return real();
   const auto record = on_freeing(key);
   const CUresult status = real();
-  if (status != CUDA_SUCCESS && record) on_free_failed(*record);
+  if (status != CUDA_SUCCESS && record) on_free_failed(key, *record);
   return status;
 }
 

@@ -57,7 +57,7 @@ cudaError_t release(Call call, void* pointer, Real&& real) {
   // the same address and record it.
   const auto record = on_freeing(reinterpret_cast<std::uintptr_t>(pointer));
   const cudaError_t status = real();
-  if (status != cudaSuccess && record) on_free_failed(*record);
+  if (status != cudaSuccess && record) on_free_failed(reinterpret_cast<std::uintptr_t>(pointer), *record);
   return status;
 }
 

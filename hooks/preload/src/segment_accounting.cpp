@@ -69,7 +69,7 @@ void note_oom(int device, std::uint64_t size, bool by_budget) {
   g_last_oom_requested.store(size, std::memory_order_relaxed);
   g_last_oom_by_budget.store(by_budget, std::memory_order_relaxed);
   g_last_oom_device.store(device, std::memory_order_release);
-  Ledger::global().note_oom(device, size);
+  Ledger::segments().note_oom(device, size);
   report_out_of_memory(device);
 }
 
@@ -117,16 +117,16 @@ void cancel_admission(int device, std::uint64_t size, bool out_of_memory) {
 
 void on_allocated(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream) {
   if (DeviceSlot* slot = slot_for(device)) slot->live_segments.fetch_add(1, std::memory_order_relaxed);
-  Ledger& ledger = Ledger::global();
+  Ledger& ledger = Ledger::segments();
   // Segments are non_torch until the Python layer claims the ones PyTorch owns.
   ledger.record(address, size, device, stream, Tag{Category::non_torch, process_phase(), process_step()});
   ledger.segment_alloc(device, size, address);
   report_segment_change(device);
 }
 
-std::optional<AllocationRecord> on_freeing(std::uintptr_t address) {
-  Ledger& ledger = Ledger::global();
-  std::optional<AllocationRecord> record = ledger.release(address);
+std::optional<Released> on_freeing(std::uintptr_t address) {
+  Ledger& ledger = Ledger::segments();
+  std::optional<Released> record = ledger.release(address);
   if (!record) return std::nullopt;
   ledger.segment_free(record->device, record->size, address);
   if (DeviceSlot* slot = slot_for(record->device)) {
@@ -137,11 +137,11 @@ std::optional<AllocationRecord> on_freeing(std::uintptr_t address) {
   return record;
 }
 
-void on_free_failed(const AllocationRecord& record) {
+void on_free_failed(std::uintptr_t address, const Released& record) {
   if (DeviceSlot* slot = slot_for(record.device)) {
     slot->live_bytes.fetch_add(static_cast<std::int64_t>(record.size), std::memory_order_relaxed);
   }
-  on_allocated(record.address, record.size, record.device, record.stream);
+  on_allocated(address, record.size, record.device, record.stream);
 }
 
 std::vector<DeviceFigures> device_figures() {

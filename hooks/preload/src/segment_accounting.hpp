@@ -27,9 +27,9 @@ void cancel_admission(int device, std::uint64_t size, bool out_of_memory);
 void on_allocated(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream);
 // `address` is about to be freed: forget it and give its bytes back. nullopt
 // when it is not one of ours (freed twice, or allocated before we saw it).
-std::optional<AllocationRecord> on_freeing(std::uintptr_t address);
+std::optional<Released> on_freeing(std::uintptr_t address);
 // The real free failed: the memory is still held, account it again.
-void on_free_failed(const AllocationRecord& record);
+void on_free_failed(std::uintptr_t address, const Released& record);
 
 struct DeviceFigures {
   int device = 0;

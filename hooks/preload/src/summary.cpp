@@ -32,7 +32,7 @@ nlohmann::json build_summary(std::string_view reason) {
   out["calls"] = calls;
   out["driver_wrappers_handed_out"] = wrappers_handed_out();
 
-  const Ledger& ledger = Ledger::global();
+  const Ledger& ledger = Ledger::segments();
   nlohmann::json devices = nlohmann::json::array();
   std::uint64_t budget_refusals = 0;
   std::uint64_t device_ooms = 0;

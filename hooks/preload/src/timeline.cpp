@@ -86,7 +86,7 @@ void write_timeline_row(int device, bool force) noexcept {
   CategoryBytes by_category{};
   std::int64_t allocated = 0;
   std::int64_t reserved = 0;
-  const Ledger& ledger = Ledger::global();
+  const Ledger& ledger = Ledger::segments();
   for (std::uint64_t mask = seen_devices(); mask != 0; mask &= mask - 1) {
     const DeviceStats s = ledger.device_stats(__builtin_ctzll(mask));
     for (std::size_t c = 0; c < kNumCategories; ++c) by_category[c] += s.current[c];
