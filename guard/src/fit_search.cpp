@@ -68,8 +68,12 @@ std::vector<FitCandidate> fit_search(const ModelSpec& spec, const EstimateOption
               c.changes.push_back(fmt::format("micro-batch {} x accumulation {}", s.batch_size, s.grad_accum));
             fits.push_back(std::move(c));
           }
-  // Fastest first; among equals, the fewest changes, then the most headroom.
-  std::stable_sort(fits.begin(), fits.end(), [](const FitCandidate& a, const FitCandidate& b) {
+  // Those that keep the fine-tuning method first (switching a full fine-tune
+  // to LoRA changes what is trained, not only how fast); then fastest first;
+  // among equals, the fewest changes, then the most headroom.
+  std::stable_sort(fits.begin(), fits.end(), [&given](const FitCandidate& a, const FitCandidate& b) {
+    const bool a_keeps = a.setup.method == given.method, b_keeps = b.setup.method == given.method;
+    if (a_keeps != b_keeps) return a_keeps;
     if (a.relative_speed != b.relative_speed) return a.relative_speed > b.relative_speed;
     if (a.changes.size() != b.changes.size()) return a.changes.size() < b.changes.size();
     return a.estimate.headroom_bytes > b.estimate.headroom_bytes;
