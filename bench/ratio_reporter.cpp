@@ -6,11 +6,13 @@ namespace oomguard::bench {
 
 void RatioReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
-    if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-    const double to_ns = benchmark::GetTimeUnitMultiplier(run.time_unit) > 0
-                             ? 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit)
-                             : 1.0;
-    ns_[run.benchmark_name()] = run.GetAdjustedRealTime() * to_ns;
+    if (run.error_occurred) continue;
+    // With --benchmark_repetitions the median stands for the benchmark;
+    // otherwise its one iteration run does.
+    const bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+    if (run.run_type != Run::RT_Iteration && !median) continue;
+    const double to_ns = 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit);
+    ns_[run.run_name.str()] = run.GetAdjustedRealTime() * to_ns;
   }
   ConsoleReporter::ReportRuns(runs);
 }
