@@ -113,10 +113,11 @@ void Ledger::add_bytes(DeviceCounters& d, Category category, std::int64_t delta)
   }
 }
 
-void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag) {
+void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag,
+                    std::uintptr_t owner) {
   DeviceCounters& d = counters_for(device);
   if (!d.seen.load(std::memory_order_relaxed)) d.seen.store(true, std::memory_order_relaxed);
-  const AllocationRecord rec{address, size, stream, tag.step, now_ns(), static_cast<std::int16_t>(device),
+  const AllocationRecord rec{address, size,  stream, tag.step, now_ns(), owner, static_cast<std::int16_t>(device),
                              tag.category, tag.phase};
   std::optional<AllocationRecord> replaced;
   {
@@ -159,7 +160,44 @@ std::optional<Released> Ledger::release(std::uintptr_t address) {
                  rec.category, process_phase()});
   }
   add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
-  return Released{rec.size, rec.stream, rec.device, rec.category, rec.phase, rec.step};
+  return Released{rec.size, rec.stream, rec.owner, rec.device, rec.category, rec.phase, rec.step};
+}
+
+Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int device, std::uint64_t size,
+                                               OwnerCheck owns, const void* context) {
+  CheckedRelease out;
+  AllocationRecord rec;
+  {
+    Shard& s = shard_for(address);
+    std::lock_guard lock(s.mutex);
+    auto it = s.live.find(address);
+    if (it == s.live.end()) {
+      ++s.counters.unknown_frees;
+      return out;
+    }
+    rec = it->second;
+    out.released = Released{rec.size, rec.stream, rec.owner, rec.device, rec.category, rec.phase, rec.step};
+    if (!owns(rec.owner, context)) {
+      out.status = ReleaseStatus::foreign;
+      return out;
+    }
+    if (rec.device != device) {
+      out.status = ReleaseStatus::wrong_device;
+      return out;
+    }
+    if (rec.size != size) {
+      out.status = ReleaseStatus::wrong_size;
+      return out;
+    }
+    s.live.erase(it);
+    ++s.counters.frees;
+    --s.live_per_device[slot_of(rec.device)];
+    s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
+                 rec.category, process_phase()});
+  }
+  add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
+  out.status = ReleaseStatus::released;
+  return out;
 }
 
 bool Ledger::retag(std::uintptr_t address, Category category) {

@@ -44,6 +44,7 @@ struct AllocationRecord {
   std::uintptr_t stream = 0;
   std::int64_t step = 0;
   std::int64_t time_ns = 0;  // steady clock
+  std::uintptr_t owner = 0;  // opaque to the Ledger: the allocator's handle (its block)
   std::int16_t device = 0;
   Category category = Category::unknown;
   Phase phase = Phase::idle;
@@ -53,6 +54,7 @@ struct AllocationRecord {
 struct Released {
   std::uint64_t size = 0;
   std::uintptr_t stream = 0;
+  std::uintptr_t owner = 0;
   std::int16_t device = 0;
   Category category = Category::unknown;
   Phase phase = Phase::idle;
@@ -128,12 +130,26 @@ class Ledger {
 
   // Record a new live allocation tagged with `tag`. An address still live is
   // released first (its free was missed) and counted in replaced_records.
-  void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag);
+  void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag,
+              std::uintptr_t owner = 0);
   void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream = 0) {
     record(address, size, device, stream, current_tag());
   }
   // Forget a live allocation; nullopt (and unknown_frees+1) if it is not live.
   std::optional<Released> release(std::uintptr_t address);
+
+  // release() for an allocator that keeps its handles in the Ledger (the
+  // `owner` of its records): it forgets the allocation only if `owns` accepts
+  // the record's owner and it is live on `device` with `size`, so a bad free
+  // changes nothing. `owns` runs under a shard lock: it must be quick.
+  enum class ReleaseStatus { released, not_live, foreign, wrong_device, wrong_size };
+  struct CheckedRelease {
+    ReleaseStatus status = ReleaseStatus::not_live;
+    Released released;  // what was released, or what is live there (wrong_*)
+  };
+  using OwnerCheck = bool (*)(std::uintptr_t owner, const void* context) noexcept;
+  CheckedRelease release_checked(std::uintptr_t address, int device, std::uint64_t size, OwnerCheck owns,
+                                 const void* context);
   // Move a live allocation's bytes to `category`. False if not live.
   bool retag(std::uintptr_t address, Category category);
   std::optional<AllocationRecord> find(std::uintptr_t address) const;

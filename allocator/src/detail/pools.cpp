@@ -60,33 +60,33 @@ Block* LargePool::split(Block* b, std::size_t size) {
 
 void LargePool::insert_free(Block* b) {
   const std::size_t bin = bin_of(b->size);
-  b->free_prev = nullptr;
-  b->free_next = heads_[bin];
-  if (heads_[bin] != nullptr) heads_[bin]->free_prev = b;
-  heads_[bin] = b;
+  auto& entries = bins_[bin];
+  b->bin_slot = static_cast<std::uint32_t>(entries.size());
+  entries.push_back({b->size, b});
   nonempty_[bin / 64] |= std::uint64_t{1} << (bin % 64);
 }
 
 void LargePool::erase_free(Block* b) {
   const std::size_t bin = bin_of(b->size);
-  if (b->free_prev != nullptr) {
-    b->free_prev->free_next = b->free_next;
-  } else {
-    heads_[bin] = b->free_next;
-  }
-  if (b->free_next != nullptr) b->free_next->free_prev = b->free_prev;
-  b->free_prev = b->free_next = nullptr;
-  if (heads_[bin] == nullptr) nonempty_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
+  auto& entries = bins_[bin];
+  const Entry last = entries.back();
+  entries[b->bin_slot] = last;
+  last.block->bin_slot = b->bin_slot;
+  entries.pop_back();
+  if (entries.empty()) nonempty_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
 }
 
 Block* LargePool::smallest_fit(std::size_t bin, std::size_t size) const {
-  Block* best = nullptr;
-  for (Block* b = heads_[bin]; b != nullptr; b = b->free_next) {
-    if (b->size < size) continue;
-    if (best == nullptr || b->size < best->size || (b->size == best->size && b->address < best->address)) best = b;
-    if (b->size == size) break;  // cannot do better than exact
+  const Entry* best = nullptr;
+  for (const Entry& e : bins_[bin]) {
+    if (e.size < size) continue;
+    if (best == nullptr || e.size < best->size ||
+        (e.size == best->size && e.block->address < best->block->address)) {
+      best = &e;
+    }
+    if (e.size == size) break;  // cannot do better than exact
   }
-  return best;
+  return best == nullptr ? nullptr : best->block;
 }
 
 std::size_t LargePool::next_nonempty(std::size_t bin) const {
@@ -104,7 +104,7 @@ std::size_t LargePool::largest_free() const {
     if (nonempty_[word] == 0) continue;
     const std::size_t bin = word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(nonempty_[word]));
     std::size_t largest = 0;
-    for (Block* b = heads_[bin]; b != nullptr; b = b->free_next) largest = std::max(largest, b->size);
+    for (const Entry& e : bins_[bin]) largest = std::max(largest, e.size);
     return largest;
   }
   return 0;

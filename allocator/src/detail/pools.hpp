@@ -39,8 +39,9 @@ class SmallPool {
   std::array<std::vector<Block*>, kNumSmallClasses> free_;
 };
 
-// Large blocks: segregated free lists, 32 bins per doubling of size, and
-// a bitmap of the bins that hold anything.
+// Large blocks: segregated free bins, 32 per doubling of size, each a
+// contiguous array of (size, block), and a bitmap of the bins that hold
+// anything.
 //
 // Note [Best fit with bins]
 // A request's own bin holds blocks within 3% of its size, some smaller
@@ -48,8 +49,10 @@ class SmallPool {
 // smallest fitting block of the request's bin if there is one, else the
 // smallest block of the next non-empty bin, found with one bit scan. Bins
 // are short in practice (free blocks spread over 32 bins per doubling), the
-// search touches one or two of them, and insert and remove are O(1) on an
-// intrusive list, where a balanced tree paid a rebalancing search for each.
+// search reads one or two of them as sequential memory without touching a
+// Block, and insert and remove are O(1) (push, and swap with the last), where
+// a balanced tree paid a rebalancing search for each and a linked list a
+// cache miss per element scanned.
 class LargePool {
  public:
   LargePool() = default;
@@ -96,7 +99,11 @@ class LargePool {
   }
   void recycle(Block* b) { spare_.push_back(b); }
 
-  std::array<Block*, kBins> heads_{};
+  struct Entry {
+    std::size_t size;
+    Block* block;
+  };
+  std::array<std::vector<Entry>, kBins> bins_;
   std::array<std::uint64_t, (kBins + 63) / 64> nonempty_{};
   std::vector<Block*> spare_;
 };
