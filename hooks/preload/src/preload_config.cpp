@@ -23,16 +23,24 @@ PreloadConfig g_config;
 PreloadConfig read_preload_config() {
   PreloadConfig out;
   const std::string conf = env_or_empty("OOMGUARD_CONF");
+  std::string report_root;  // report_dir: holds one rank<N>/ per rank
   for (const ConfEntry& entry : parse_conf(conf, "OOMGUARD_CONF")) {
-    if (entry.key != "budget") continue;  // another layer's key
-    out.budget = parse_budget(entry.value);
-    out.budget_text = entry.value;
+    if (entry.key == "budget") {
+      out.budget = parse_budget(entry.value);
+      out.budget_text = entry.value;
+    } else if (entry.key == "report_dir") {
+      report_root = entry.value;
+    }  // other keys belong to other layers
   }
-  out.report_dir = env_or_empty("OOMGUARD_REPORT_DIR");
   out.run_id = env_or_empty("OOMGUARD_RUN_ID");
   out.rank = env_or_empty("RANK");
   if (!out.rank.empty() && out.rank.find_first_not_of("0123456789") != std::string::npos) {
     throw config_error("RANK='" + out.rank + "' is not a rank: expected a non-negative integer");
+  }
+  // OOMGUARD_REPORT_DIR names this process's directory itself.
+  out.report_dir = env_or_empty("OOMGUARD_REPORT_DIR");
+  if (out.report_dir.empty() && !report_root.empty()) {
+    out.report_dir = report_root + "/rank" + (out.rank.empty() ? std::string("0") : out.rank);
   }
   return out;
 }
