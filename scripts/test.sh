@@ -12,7 +12,7 @@ for sanitizer in address thread; do
   echo "== C++ core tests under the ${sanitizer} sanitizer"
   cmake -S . -B "build-${sanitizer}" -DCMAKE_BUILD_TYPE=Debug -DOOMGUARD_SANITIZE="${sanitizer}" \
         -DOOMGUARD_WERROR=ON -DOOMGUARD_BUILD_BENCH=OFF >/dev/null
-  cmake --build "build-${sanitizer}" -j"$(nproc)" >/dev/null
+  cmake --build "build-${sanitizer}" -j"$(nproc)" --target core_tests >/dev/null
   (cd "build-${sanitizer}" && ctest -L core --output-on-failure -j"$(nproc)")
 done
 
