@@ -81,6 +81,13 @@ PYBIND11_MODULE(_C, m) {
     return py::make_tuple(r.bytes, r.storages, r.untracked);
   }, py::arg("tensors"), py::arg("category"),
      "Move the distinct storages of `tensors` to `category`; returns (bytes, storages, untracked).");
+  m.def("category_of", [](const at::Tensor& tensor) -> std::optional<std::string> {
+    if (!tensor.defined() || !tensor.has_storage()) return std::nullopt;
+    const auto address = reinterpret_cast<std::uintptr_t>(tensor.storage().data());
+    const auto record = Ledger::global().find(address);
+    if (!record) return std::nullopt;
+    return std::string(name(record->category));
+  }, py::arg("tensor"), "The category of the tensor's storage, or None if no source tracks it.");
   m.def("retag", [](std::uintptr_t address, const std::string& category) {
     return Ledger::global().retag(address, parse_category(category));
   }, py::arg("address"), py::arg("category"));
