@@ -11,6 +11,8 @@ import contextlib
 import dataclasses
 import threading
 
+import torch  # noqa: F401  (loads libtorch, which _C links against, first)
+
 from . import _C, census, config, modes, phases
 from .stats import stats, summary
 
