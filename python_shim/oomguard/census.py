@@ -69,11 +69,19 @@ def _optimizer_state(optimizer: torch.optim.Optimizer):
     return tensors
 
 
-def run() -> None:
-    """Retag everything the discovered models and optimizers hold."""
-    for model in list(models):
-        claim_parameters(model)
-        _C.claim(_gradients(model.parameters()), "gradients")
+def run(full: bool = True) -> None:
+    """Retag what the discovered models and optimizers hold.
+
+    At a step boundary (full=False) only what a step creates is claimed: the
+    gradients and state of the optimized parameters. Parameters were claimed
+    when their model was discovered, and walking every frozen base parameter
+    each step would cost more than the rest of the census; stats() runs the
+    full census, which also catches parameters replaced since.
+    """
+    if full:
+        for model in list(models):
+            claim_parameters(model)
+            _C.claim(_gradients(model.parameters()), "gradients")
     for optimizer in list(optimizers):
         parameters = [p for group in optimizer.param_groups for p in group["params"]]
         _C.claim(_gradients(parameters), "gradients")

@@ -76,7 +76,7 @@ def _step_post(optimizer, args, kwargs):
 
 def step_boundary() -> None:
     """Close the step: census, record the boundary, open the next step."""
-    census.run()
+    census.run(full=False)
     step = _C.step()
     if len(boundaries) < MAX_BOUNDARIES:
         boundaries.append({"step": step, "current": _C.current_by_category()})

@@ -1,0 +1,93 @@
+"""Step time of a CPU LoRA fine-tune with and without oomguard, in one run.
+
+A Llama-style model (4 layers, hidden 256, sequence 256, LoRA on q/v) is
+trained in two processes started side by side: one plain, one with
+oomguard installed in cpu mode (oomguard's CPU allocator cannot be removed
+once installed, so "without" needs a process of its own). The two alternate
+in short blocks so that drift of the machine hits both; the figure is the
+ratio of the median step times.
+
+    python bench/torch_step_overhead.py [--steps 40] [--blocks 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+WORKER = r"""
+import sys, time, json, torch
+torch.set_num_threads(int(sys.argv[2]))
+if sys.argv[1] == "on":
+    import oomguard
+    oomguard.install(mode="cpu")
+from transformers import LlamaConfig, LlamaForCausalLM
+from peft import LoraConfig, get_peft_model
+torch.manual_seed(0)
+config = LlamaConfig(vocab_size=1000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                     num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=512,
+                     attn_implementation="sdpa")
+model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+ids = torch.randint(0, 1000, (1, 256))
+def step():
+    loss = model(input_ids=ids, labels=ids).loss
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+for _ in range(3):
+    step()
+print("ready", flush=True)
+for line in sys.stdin:
+    n = int(line)
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
+    print(json.dumps(times), flush=True)
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=10, help="steps per block")
+    parser.add_argument("--blocks", type=int, default=40, help="blocks per side")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    args = parser.parse_args()
+
+    workers = {}
+    for side in ("off", "on"):
+        workers[side] = subprocess.Popen([sys.executable, "-c", WORKER, side, str(args.threads)],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert workers[side].stdout.readline().strip() == "ready"
+    times = {"off": [], "on": []}
+    paired = []  # per block pair: ratio of the two block medians
+    for block in range(args.blocks):
+        # Alternate which side goes first, so neither always runs warmer.
+        medians = {}
+        for side in (("off", "on") if block % 2 == 0 else ("on", "off")):
+            workers[side].stdin.write(f"{args.steps}\n")
+            workers[side].stdin.flush()
+            block_times = json.loads(workers[side].stdout.readline())
+            times[side] += block_times
+            medians[side] = statistics.median(block_times)
+        paired.append(medians["on"] / medians["off"])
+    for worker in workers.values():
+        worker.stdin.close()
+        worker.wait()
+    off, on = statistics.median(times["off"]), statistics.median(times["on"])
+    print(f"steps per side: {len(times['off'])}, torch threads: {args.threads}")
+    print(f"median step without oomguard: {off * 1e3:.2f} ms")
+    print(f"median step with oomguard:    {on * 1e3:.2f} ms")
+    print(f"ratio of medians: {on / off:.4f} ({(on / off - 1) * 100:+.2f}%)")
+    q = statistics.quantiles(paired, n=4)
+    print(f"median of paired block ratios: {statistics.median(paired):.4f} "
+          f"(quartiles {q[0]:.4f} .. {q[2]:.4f}, {len(paired)} pairs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
