@@ -21,24 +21,37 @@ import time
 
 WORKER = r"""
 import sys, time, json, torch
-torch.set_num_threads(int(sys.argv[2]))
-if sys.argv[1] == "on":
+side, threads, device, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+torch.set_num_threads(threads)
+if side == "on":
     import oomguard
-    oomguard.install(mode="cpu")
+    oomguard.install(mode="cpu" if device == "cpu" else "observe")
 from transformers import LlamaConfig, LlamaForCausalLM
 from peft import LoraConfig, get_peft_model
 torch.manual_seed(0)
-config = LlamaConfig(vocab_size=1000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                     num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=512,
-                     attn_implementation="sdpa")
-model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
+if size == "small":  # 4 layers, hidden 256, sequence 256
+    shape = dict(vocab_size=1000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                 num_attention_heads=8, num_key_value_heads=4)
+    batch, seq = 1, 256
+else:  # "1b": 1.1B parameters
+    shape = dict(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+                 num_attention_heads=32, num_key_value_heads=4)
+    batch, seq = 4, 1024
+config = LlamaConfig(max_position_embeddings=2048, attn_implementation="sdpa", **shape)
+dtype = torch.float32 if device == "cpu" else torch.bfloat16
+base = LlamaForCausalLM(config).to(device=device, dtype=dtype)
+model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"]))
 optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-ids = torch.randint(0, 1000, (1, 256))
+ids = torch.randint(0, shape["vocab_size"], (batch, seq), device=device)
+def sync():
+    if device != "cpu":
+        torch.cuda.synchronize()
 def step():
     loss = model(input_ids=ids, labels=ids).loss
     loss.backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
+    sync()
 for _ in range(3):
     step()
 print("ready", flush=True)
@@ -56,11 +69,14 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=10, help="steps per block")
     parser.add_argument("--blocks", type=int, default=40, help="blocks per side")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--device", default="cpu", help="cpu (oomguard in cpu mode) or cuda (observe mode)")
+    parser.add_argument("--size", choices=("small", "1b"), default="small",
+                        help="small: 4 layers, hidden 256, seq 256; 1b: 1.1B parameters, seq 1024 (GPU)")
     args = parser.parse_args()
 
     workers = {}
     for side in ("off", "on"):
-        workers[side] = subprocess.Popen([sys.executable, "-c", WORKER, side, str(args.threads)],
+        workers[side] = subprocess.Popen([sys.executable, "-c", WORKER, side, str(args.threads), args.device, args.size],
                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert workers[side].stdout.readline().strip() == "ready"
     times = {"off": [], "on": []}
@@ -79,7 +95,8 @@ def main() -> int:
         worker.stdin.close()
         worker.wait()
     off, on = statistics.median(times["off"]), statistics.median(times["on"])
-    print(f"steps per side: {len(times['off'])}, torch threads: {args.threads}")
+    print(f"device {args.device}, model {args.size}, steps per side: {len(times['off'])}, "
+          f"torch threads: {args.threads}")
     print(f"median step without oomguard: {off * 1e3:.2f} ms")
     print(f"median step with oomguard:    {on * 1e3:.2f} ms")
     print(f"ratio of medians: {on / off:.4f} ({(on / off - 1) * 100:+.2f}%)")
