@@ -89,5 +89,8 @@ def start(mode: str, budget: str | None, allocator_conf: str) -> str:
     if mode == "cpu":
         return start_cpu(budget)
     if mode == "observe":
+        if budget:
+            warnings.warn("oomguard: in mode 'observe' torch's own allocator serves CUDA, so the budget is not a "
+                          "hard limit there; modes that enforce it: 'own', 'cpu'", stacklevel=3)
         return start_observe()
     return start_own(allocator_conf)

@@ -59,6 +59,7 @@ class TrackingCpuAllocator final : public c10::Allocator {
       : base_(base), base_deleter_(base->raw_deleter()), budget_(budget_bytes) {}
 
   c10::DataPtr allocate(std::size_t n) override {
+    if (!tracking_.load(std::memory_order_relaxed)) return base_->allocate(n);
     if (!budget_.try_reserve(n)) throw_budget_oom(n, budget_);
     c10::DataPtr base = base_->allocate(n);
     void* data = base.get();
@@ -121,8 +122,10 @@ class TrackingCpuAllocator final : public c10::Allocator {
   }
 
   const Budget& budget() const noexcept { return budget_; }
+  void set_tracking(bool enabled) noexcept { tracking_.store(enabled, std::memory_order_relaxed); }
 
  private:
+  std::atomic<bool> tracking_{true};
   c10::Allocator* base_;
   c10::DeleterFnPtr base_deleter_;
   Budget budget_;
@@ -150,6 +153,13 @@ std::uint64_t cpu_budget_limit() noexcept {
 std::uint64_t cpu_budget_used() noexcept {
   const TrackingCpuAllocator* a = g_installed.load(std::memory_order_acquire);
   return a != nullptr ? a->budget().used() : 0;
+}
+
+bool set_cpu_tracking(bool enabled) noexcept {
+  TrackingCpuAllocator* a = g_installed.load(std::memory_order_acquire);
+  if (a == nullptr) return false;
+  a->set_tracking(enabled);
+  return true;
 }
 
 bool adopt_cpu_storage(c10::DataPtr& data_ptr, std::size_t nbytes, Category category) {

@@ -20,6 +20,11 @@ bool cpu_allocator_installed() noexcept;
 std::uint64_t cpu_budget_limit() noexcept;
 std::uint64_t cpu_budget_used() noexcept;
 
+// Pause (false) or resume tracking of new allocations; frees of tracked
+// storages are always seen. For measuring oomguard's own cost in one process.
+// False if the allocator is not installed.
+bool set_cpu_tracking(bool enabled) noexcept;
+
 // Bring a CPU storage allocated before install() under tracking with
 // `category`: its deleter is swapped for ours so its free is seen. False when
 // the storage did not come from the default allocator (mmap'ed files, numpy

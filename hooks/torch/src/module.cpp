@@ -58,6 +58,7 @@ PYBIND11_MODULE(_C, m) {
   // Sources.
   m.def("install_cpu_allocator", &install_cpu_allocator, py::arg("budget_bytes") = 0);
   m.def("cpu_allocator_installed", &cpu_allocator_installed);
+  m.def("set_cpu_tracking", &set_cpu_tracking, py::arg("enabled"));
   m.def("cuda_observe_supported", &cuda_observe_supported);
   m.def("attach_cuda_observer", &attach_cuda_observer);
   m.def("cuda_observer_attached", &cuda_observer_attached);
