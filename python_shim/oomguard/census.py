@@ -38,7 +38,29 @@ def add_model(module: torch.nn.Module) -> bool:
             return False
     models.add(module)
     claim_parameters(module)
+    _watch_gradients(module)
     return True
+
+
+def _claim_gradient(parameter: torch.Tensor) -> None:
+    _C.claim([parameter.grad], "gradients")
+
+
+def _watch_gradients(model: torch.nn.Module) -> None:
+    """Claim each .grad as soon as backward has accumulated it.
+
+    Without this a gradient counts as a backward temporary until the step
+    boundary, and the step's peak (usually at the end of backward or in the
+    optimizer step) would show gradients as temporaries. One hook call per
+    trainable parameter per backward.
+    """
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter not in _watched:
+            parameter.register_post_accumulate_grad_hook(_claim_gradient)
+            _watched.add(parameter)
+
+
+_watched: "weakref.WeakSet[torch.Tensor]" = weakref.WeakSet()
 
 
 def add_optimizer(optimizer: torch.optim.Optimizer) -> bool:

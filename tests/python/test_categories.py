@@ -70,3 +70,18 @@ def test_tag_and_category_scope():
     assert oomguard._C.category_of(scratch) == "temporary"
     view = scratch[10:20]
     assert oomguard.tag([scratch, view], "non_torch") == (2000, 1, 0)
+
+
+def test_gradients_are_gradients_at_the_step_peak():
+    model = with_lora(tiny_llama(layers=2))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    train_step(model, optimizer, batch())
+    optimizer.zero_grad(set_to_none=True)
+    step = oomguard._C.step()
+    model(**batch()).loss.backward()
+    # Right after backward, before any step boundary, gradients are claimed.
+    expected = expected_breakdown(model, optimizer)
+    assert oomguard.stats(census_first=False)["devices"]["cpu"]["current"]["gradients"] == expected["gradients"]
+    optimizer.step()
+    (peak,) = [s for s in oomguard.stats()["steps"] if s["step"] == step and s["device"] == "cpu"]
+    assert peak["peak_by_category"]["gradients"] == expected["adapters"]

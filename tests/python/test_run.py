@@ -54,3 +54,14 @@ def test_run_rejects_a_bad_option_before_starting():
                             env=_env(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "plenty" in result.stderr
+
+
+def test_run_chains_to_an_existing_sitecustomize(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text("import builtins\nbuiltins.USER_SITECUSTOMIZE_RAN = True\n")
+    env = _env()
+    env["PYTHONPATH"] = str(tmp_path)
+    code = ("import builtins, sys, oomguard; h = oomguard.installed();"
+            "sys.exit(0 if h and h.enabled and getattr(builtins, 'USER_SITECUSTOMIZE_RAN', False) else 1)")
+    result = subprocess.run([sys.executable, "-m", "oomguard", "run", "--mode", "cpu", "--", sys.executable, "-c", code],
+                            env=env, timeout=120)
+    assert result.returncode == 0
