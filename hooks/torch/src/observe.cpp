@@ -17,12 +17,13 @@
 #endif
 
 // Note [Torch versions the tracker supports]
-// TraceEntry gained device_ and the trace-tracker hook in the 2.1 cycle; 2.9+
-// moved TraceEntry to c10::CachingDeviceAllocator (the CUDA namespace keeps a
-// using-alias, which is what we name) and made stream_ a void*. We convert the
-// stream with reinterpret_cast, which accepts both cudaStream_t and void*, and
-// take the OOM observer's arguments as `auto`, since their integer types
-// changed (all int64_t before 2.3, size_t after).
+// Written against torch 2.11, where TraceEntry lives in
+// c10::CachingDeviceAllocator (the CUDA namespace keeps a using-alias, which
+// is the name used here) and stream_ is a void*. Torch 2.0's TraceEntry has
+// no device_, hence the floor below. Across versions the stream's type
+// (cudaStream_t or void*) and the OOM observer's integer types (int64_t or
+// size_t) changed: the stream goes through reinterpret_cast, which takes
+// either pointer, and the observer takes `auto` parameters.
 #if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 1)
 #error "oomguard's observe mode needs torch >= 2.1 (allocator trace trackers)"
 #endif
