@@ -135,7 +135,9 @@ def install() -> None:
     import torch.optim.optimizer as optim
 
     _handles.append(modules.register_module_forward_pre_hook(_forward_pre))
-    _handles.append(modules.register_module_forward_hook(_forward_post))
+    # always_call: a forward that raises (an OOM the caller retries with a
+    # smaller batch) must still close its phase and its depth.
+    _handles.append(modules.register_module_forward_hook(_forward_post, always_call=True))
     _handles.append(optim.register_optimizer_step_pre_hook(_step_pre))
     _handles.append(optim.register_optimizer_step_post_hook(_step_post))
     _patch_backward()

@@ -101,3 +101,26 @@ def test_summary_prints_a_table(capsys):
     text = oomguard.summary()
     assert "category" in text and "non_torch" in text
     assert text in capsys.readouterr().out
+
+
+class _Raises(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.inner = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        self.inner(x)
+        raise RuntimeError("out of memory, say")
+
+
+def test_a_forward_that_raises_closes_its_phase():
+    failing = _Raises()
+    try:
+        failing(torch.randn(2, 4))
+    except RuntimeError:
+        pass
+    assert _C.phase() == "idle"
+    probe = _PhaseProbe()
+    with torch.no_grad():
+        probe(torch.randn(2, 8))
+    assert probe.seen == ["eval"]
