@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import sys
 import threading
 
 import torch  # noqa: F401  (loads libtorch, which _C links against, first)
@@ -88,3 +89,18 @@ def tag(tensors, category_name: str):
 
     Returns (bytes, storages, untracked)."""
     return census.tag(tensors, category_name)
+
+
+def _finish_boot() -> None:
+    """`oomguard run`'s boot waits for torch; when torch was imported by this
+    package's own import, the boot leaves the install to us."""
+    boot = sys.modules.get("sitecustomize")
+    if getattr(boot, "OOMGUARD_PENDING", False):
+        boot.OOMGUARD_PENDING = False
+        try:
+            install()
+        except Exception as error:  # as the boot does: never stop the program
+            print(f"oomguard: not installed in this process: {error}", file=sys.stderr)
+
+
+_finish_boot()

@@ -65,3 +65,11 @@ def test_run_chains_to_an_existing_sitecustomize(tmp_path):
     result = subprocess.run([sys.executable, "-m", "oomguard", "run", "--mode", "cpu", "--", sys.executable, "-c", code],
                             env=env, timeout=120)
     assert result.returncode == 0
+
+
+def test_run_installs_only_in_processes_that_import_torch():
+    code = ("import sys; assert 'torch' not in sys.modules and 'oomguard' not in sys.modules;"
+            "import torch, oomguard; h = oomguard.installed(); sys.exit(9 if h and h.enabled else 1)")
+    result = subprocess.run([sys.executable, "-m", "oomguard", "run", "--mode", "cpu", "--", sys.executable, "-c", code],
+                            env=_env(), timeout=120)
+    assert result.returncode == 9
