@@ -50,7 +50,8 @@ def _make_callback_class():
         def on_step_end(self, args, state, control, **kwargs):
             import oomguard
 
-            self.stats = oomguard.stats()
+            # The optimizer step's boundary census has just run.
+            self.stats = oomguard.stats(census_first=False)
             self.history.append({"global_step": state.global_step,
                                  "current": {d: v["current"] for d, v in self.stats["devices"].items()}})
 
