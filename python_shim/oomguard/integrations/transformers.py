@@ -1,0 +1,107 @@
+"""Hugging Face Trainer: OOMGuardCallback, attached automatically.
+
+The global hooks already see the Trainer's forward, backward and optimizer
+step; the callback adds what only the Trainer knows: the model and optimizer
+before the first step (so the census covers them from step 0), per-step
+stats for the logs, and the report at the end of training.
+"""
+
+from __future__ import annotations
+
+from .._imports import when_imported
+
+_callback_class = None
+
+
+def _callback_base():
+    from transformers import TrainerCallback  # imported only when a Trainer is in play
+
+    return TrainerCallback
+
+
+def _make_callback_class():
+    global _callback_class
+    if _callback_class is not None:
+        return _callback_class
+
+    class OOMGuardCallback(_callback_base()):
+        """Per-step memory by category for a transformers.Trainer run.
+
+        ``history`` holds, for each optimizer step, the current bytes by
+        category per device right after the step (the census has run);
+        ``stats`` the last full oomguard.stats().
+        """
+
+        def __init__(self, log_categories: bool = True):
+            self.history: list[dict] = []
+            self.stats: dict | None = None
+            self.log_categories = log_categories
+
+        def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+            import oomguard
+            from .. import census
+
+            oomguard.install()
+            if model is not None:
+                census.add_model(model)
+            if optimizer is not None:
+                census.add_optimizer(getattr(optimizer, "optimizer", optimizer))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            import oomguard
+
+            # The optimizer step's boundary census has just run.
+            self.stats = oomguard.stats(census_first=False)
+            self.history.append({"global_step": state.global_step,
+                                 "current": {d: v["current"] for d, v in self.stats["devices"].items()}})
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not self.log_categories or logs is None or self.stats is None:
+                return
+            for device, values in self.stats["devices"].items():
+                logs[f"oomguard/{device}/peak_allocated_mib"] = round(values["peak_allocated"] / 2**20, 2)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            import oomguard
+
+            self.stats = oomguard.stats()
+            handle = oomguard.installed()
+            if handle is not None and handle.config.report_dir:
+                from .. import reports
+
+                reports.write(handle.config.report_dir)
+
+    OOMGuardCallback.__module__ = __name__
+    _callback_class = OOMGuardCallback
+    return OOMGuardCallback
+
+
+def __getattr__(name):
+    # The class derives from transformers.TrainerCallback, so it is built on
+    # first use: importing oomguard must not import transformers.
+    if name == "OOMGuardCallback":
+        return _make_callback_class()
+    raise AttributeError(name)
+
+
+def _attach_to_trainer(module) -> None:
+    trainer_class = module.Trainer
+    original = trainer_class.__init__
+    if getattr(original, "__oomguard_wrapped__", False):
+        return
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        callbacks = self.callback_handler.callbacks
+        callback_class = _make_callback_class()
+        if not any(isinstance(c, callback_class) for c in callbacks):
+            self.add_callback(callback_class())
+
+    __init__.__oomguard_wrapped__ = True
+    __init__.__wrapped__ = original
+    trainer_class.__init__ = __init__
+
+
+def install() -> None:
+    """Attach OOMGuardCallback to every Trainer built from now on."""
+    when_imported("transformers.trainer", _attach_to_trainer)
