@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "detail/pools.hpp"
+#include "detail/spin_lock.hpp"
 #include "oomguard/error.hpp"
 
 namespace oomguard {
@@ -18,10 +19,9 @@ using detail::Segment;
 using detail::StreamPools;
 
 struct CachingAllocator::DeviceCache {
-  mutable std::mutex mutex;
+  mutable detail::SpinLock mutex;  // held for pool bookkeeping only, never across the upstream
   absl::flat_hash_map<std::uintptr_t, std::unique_ptr<StreamPools>> pools;
   StreamPools* last_pools = nullptr;  // most runs use one stream per device
-  absl::flat_hash_map<std::uintptr_t, Block*> live;
   absl::flat_hash_map<std::uintptr_t, std::unique_ptr<Segment>> segments;  // by base
   Budget budget;
   AllocatorStats stats;  // counters, under mutex
@@ -41,7 +41,6 @@ struct CachingAllocator::DeviceCache {
     b->allocated = true;
     b->requested = requested;
     b->category = category;
-    live.emplace(b->address, b);
     stats.allocated_bytes += b->size;
     stats.requested_bytes += requested;
     stats.peak_allocated_bytes = std::max(stats.peak_allocated_bytes, stats.allocated_bytes);
@@ -67,15 +66,35 @@ CachingAllocator::CachingAllocator(std::shared_ptr<Upstream> upstream, CachingAl
   }
 }
 
+namespace {
+// Calls fn(block) for every live block of a segment.
+template <typename Fn>
+void for_each_live_block(const Segment& segment, Fn&& fn) {
+  if (segment.small) {
+    for (const Block& b : segment.slab) {
+      if (b.allocated) fn(b);
+    }
+  } else {
+    for (const Block* b = segment.first; b != nullptr; b = b->next) {
+      if (b->allocated) fn(*b);
+    }
+  }
+}
+
+bool owned_by(std::uintptr_t owner, const void* allocator) noexcept {
+  return owner != 0 && reinterpret_cast<const Block*>(owner)->segment->allocator == allocator;
+}
+}  // namespace
+
 CachingAllocator::~CachingAllocator() {
   for (int d = 0; d < devices_; ++d) {
     DeviceCache& cache = caches_[static_cast<std::size_t>(d)];
-    if (!cache.live.empty()) {
-      std::fprintf(stderr, "oomguard: allocator destroyed with %zu live allocations on device %d\n",
-                   cache.live.size(), d);
+    if (cache.stats.live_allocations != 0) {
+      std::fprintf(stderr, "oomguard: allocator destroyed with %llu live allocations on device %d\n",
+                   static_cast<unsigned long long>(cache.stats.live_allocations), d);
     }
-    for (const auto& [address, block] : cache.live) ledger_->release(address);
     for (const auto& [base, segment] : cache.segments) {
+      for_each_live_block(*segment, [&](const Block& b) { ledger_->release(b.address); });
       upstream_->deallocate(reinterpret_cast<void*>(base), segment->size, d);
       ledger_->segment_free(d, segment->size, base);
     }
@@ -152,6 +171,7 @@ void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uint
       auto segment = std::make_unique<Segment>();
       segment->base = reinterpret_cast<std::uintptr_t>(base);
       segment->size = segment_size;
+      segment->allocator = this;
       segment->pools = &pools;
       segment->small = small;
       segment->size_class = cls;
@@ -167,7 +187,7 @@ void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uint
     }
     ledger_->segment_alloc(device, segment_size, reinterpret_cast<std::uintptr_t>(base));
   }
-  ledger_->record(b->address, bytes, device, stream, tag);
+  ledger_->record(b->address, bytes, device, stream, tag, reinterpret_cast<std::uintptr_t>(b));
   return reinterpret_cast<void*>(b->address);
 }
 
@@ -177,50 +197,23 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes, int device, std:
     throw invalid_free(fmt::format("oomguard: free of {} on device {}, but the {} upstream has devices 0..{}", ptr,
                                    device, upstream_->name(), devices_ - 1));
   }
+  // Note [One pointer map]: the Ledger's record of a block carries the block
+  // (its owner), so the Ledger is the only address -> allocation map. The
+  // release checks the free under the Ledger's shard lock and forgets the
+  // record before the block returns to a pool, so no other thread can be
+  // handed the address while its old record is still live.
+  const Ledger::CheckedRelease result = ledger_->release_checked(address, device, bytes, &owned_by, this);
   DeviceCache& cache = cache_for(device);
-  Category category;
-  std::size_t requested;
+  if (result.status != Ledger::ReleaseStatus::released) {
+    refuse_free(ptr, bytes, device, result);
+  }
+  auto* b = reinterpret_cast<Block*>(result.released.owner);
   {
-    std::unique_lock lock(cache.mutex);
-    auto it = cache.live.find(address);
-    if (it == cache.live.end()) {
-      ++cache.stats.invalid_frees;
-      const bool inside = std::any_of(cache.segments.begin(), cache.segments.end(), [&](const auto& entry) {
-        return address >= entry.first && address < entry.first + entry.second->size;
-      });
-      lock.unlock();
-      for (int other = 0; other < devices_; ++other) {
-        if (other == device) continue;
-        DeviceCache& o = cache_for(other);
-        std::lock_guard other_lock(o.mutex);
-        if (o.live.contains(address)) {
-          throw invalid_free(fmt::format(
-              "oomguard: free of {} on device {}, but it was allocated on device {}; nothing was freed", ptr, device,
-              other));
-        }
-      }
-      throw invalid_free(fmt::format(
-          "oomguard: free of {} on device {}: {}; nothing was freed", ptr, device,
-          inside ? "it is not a live allocation (double free, or a pointer into a block)"
-                 : "this allocator never returned it (foreign pointer)"));
-    }
-    Block* b = it->second;
-    if (bytes != b->requested) {
-      ++cache.stats.invalid_frees;
-      throw invalid_free(fmt::format("oomguard: free of {} with size {}, but it was allocated with size {}; "
-                                     "nothing was freed",
-                                     ptr, bytes, b->requested));
-    }
-    cache.live.erase(it);
-    category = b->category;
-    requested = b->requested;
+    std::lock_guard lock(cache.mutex);
     b->allocated = false;
     cache.stats.allocated_bytes -= b->size;
-    cache.stats.requested_bytes -= requested;
+    cache.stats.requested_bytes -= b->requested;
     --cache.stats.live_allocations;
-    // Forget it in the Ledger before the block can be handed out again, or a
-    // new owner's record could land before this release and be erased by it.
-    ledger_->release(address);
     StreamPools& pools = *b->segment->pools;
     if (b->segment->small) {
       pools.small.give(b);
@@ -228,7 +221,38 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes, int device, std:
       pools.large.give(b);
     }
   }
-  limits_.release(category, requested);
+  limits_.release(result.released.category, result.released.size);
+}
+
+void CachingAllocator::refuse_free(void* ptr, std::size_t bytes, int device, const Ledger::CheckedRelease& result) {
+  DeviceCache& cache = cache_for(device);
+  bool inside = false;
+  {
+    std::lock_guard lock(cache.mutex);
+    ++cache.stats.invalid_frees;
+    const auto address = reinterpret_cast<std::uintptr_t>(ptr);
+    inside = std::any_of(cache.segments.begin(), cache.segments.end(), [&](const auto& entry) {
+      return address >= entry.first && address < entry.first + entry.second->size;
+    });
+  }
+  switch (result.status) {
+    case Ledger::ReleaseStatus::wrong_device:
+      throw invalid_free(fmt::format(
+          "oomguard: free of {} on device {}, but it was allocated on device {}; nothing was freed", ptr, device,
+          result.released.device));
+    case Ledger::ReleaseStatus::wrong_size:
+      throw invalid_free(fmt::format(
+          "oomguard: free of {} with size {}, but it was allocated with size {}; nothing was freed", ptr, bytes,
+          result.released.size));
+    case Ledger::ReleaseStatus::not_live:
+    case Ledger::ReleaseStatus::foreign:
+    case Ledger::ReleaseStatus::released:
+      break;
+  }
+  throw invalid_free(fmt::format(
+      "oomguard: free of {} on device {}: {}; nothing was freed", ptr, device,
+      inside ? "it is not a live allocation (double free, or a pointer into a block)"
+             : "this allocator never returned it (foreign pointer)"));
 }
 
 std::size_t CachingAllocator::release_cached(int device) {

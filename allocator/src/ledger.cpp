@@ -4,17 +4,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
+#include <bit>
 
+#include "detail/clock.hpp"
+#include "detail/spin_lock.hpp"
 #include "oomguard/error.hpp"
 
 namespace oomguard {
 namespace {
 
-std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
+// Records and events hold raw ticks in time_ns until they are read.
+std::int64_t now_ns() noexcept { return detail::ticks(); }
 
 void update_max(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
   std::int64_t seen = peak.load(std::memory_order_relaxed);
@@ -24,13 +24,17 @@ void update_max(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
 
 constexpr std::size_t kDeviceSlots = kMaxDevices + 1;  // the last slot is the CPU
 
-std::size_t slot_of(int device) {
-  if (device == kCpuDevice) return kMaxDevices;
-  if (device < 0 || device >= kMaxDevices) {
-    throw config_error(fmt::format("device {} is out of range: accepted are -1 (CPU) and 0..{}", device,
-                                   kMaxDevices - 1));
+[[noreturn]] [[gnu::cold]] void bad_device(int device) {
+  throw config_error(
+      fmt::format("device {} is out of range: accepted are -1 (CPU) and 0..{}", device, kMaxDevices - 1));
+}
+
+inline std::size_t slot_of(int device) {
+  if (static_cast<unsigned>(device) < static_cast<unsigned>(kMaxDevices)) [[likely]] {
+    return static_cast<std::size_t>(device);
   }
-  return static_cast<std::size_t>(device);
+  if (device == kCpuDevice) return kMaxDevices;
+  bad_device(device);
 }
 int device_of(std::size_t slot) { return slot == kMaxDevices ? kCpuDevice : static_cast<int>(slot); }
 
@@ -42,14 +46,15 @@ std::string_view name(EventKind kind) {
 }
 
 struct alignas(64) Ledger::Shard {
-  mutable std::mutex mutex;
+  mutable detail::SpinLock mutex;
   absl::flat_hash_map<std::uintptr_t, AllocationRecord> live;
   std::vector<Event> ring;  // fixed capacity, overwritten in order
   std::uint64_t ring_next = 0;
   LedgerCounters counters;
+  std::array<std::int64_t, kDeviceSlots> live_per_device{};
 
   void push(const Event& e) {
-    ring[ring_next % ring.size()] = e;
+    ring[ring_next & (ring.size() - 1)] = e;  // the size is a power of two
     ++ring_next;
   }
 };
@@ -65,14 +70,13 @@ struct alignas(64) Ledger::DeviceCounters {
   std::atomic<std::int64_t> step_total_peak{0};
   alignas(64) std::atomic<std::int64_t> reserved{0};
   std::atomic<std::int64_t> reserved_peak{0};
-  std::atomic<std::int64_t> live{0};
   std::atomic<bool> seen{false};
 };
 
 Ledger::Ledger(std::size_t event_capacity)
     : shards_(new Shard[kShards]),
       devices_(new DeviceCounters[kDeviceSlots]),
-      ring_per_shard_(std::max<std::size_t>(1, event_capacity / kShards)) {
+      ring_per_shard_(std::bit_floor(std::max<std::size_t>(1, event_capacity / kShards))) {
   for (std::size_t i = 0; i < kShards; ++i) shards_[i].ring.resize(ring_per_shard_);
 }
 
@@ -80,6 +84,11 @@ Ledger::~Ledger() = default;
 
 Ledger& Ledger::global() {
   // Leaked on purpose: allocations are freed during static destruction.
+  static Ledger* ledger = new Ledger();
+  return *ledger;
+}
+
+Ledger& Ledger::segments() {
   static Ledger* ledger = new Ledger();
   return *ledger;
 }
@@ -104,10 +113,11 @@ void Ledger::add_bytes(DeviceCounters& d, Category category, std::int64_t delta)
   }
 }
 
-void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag) {
+void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag,
+                    std::uintptr_t owner) {
   DeviceCounters& d = counters_for(device);
   if (!d.seen.load(std::memory_order_relaxed)) d.seen.store(true, std::memory_order_relaxed);
-  const AllocationRecord rec{address, size, stream, tag.step, now_ns(), static_cast<std::int16_t>(device),
+  const AllocationRecord rec{address, size,  stream, tag.step, now_ns(), owner, static_cast<std::int16_t>(device),
                              tag.category, tag.phase};
   std::optional<AllocationRecord> replaced;
   {
@@ -118,7 +128,9 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
       replaced = it->second;
       it->second = rec;
       ++s.counters.replaced_records;
+      --s.live_per_device[slot_of(replaced->device)];
     }
+    ++s.live_per_device[slot_of(device)];
     ++s.counters.allocations;
     s.push(Event{rec.time_ns, address, size, tag.step, stream, rec.device, EventKind::alloc, tag.category,
                  tag.category, tag.phase});
@@ -126,13 +138,11 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
   if (replaced) {
     DeviceCounters& old = counters_for(replaced->device);
     add_bytes(old, replaced->category, -static_cast<std::int64_t>(replaced->size));
-    old.live.fetch_sub(1, std::memory_order_relaxed);
   }
   add_bytes(d, tag.category, static_cast<std::int64_t>(size));
-  d.live.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::optional<AllocationRecord> Ledger::release(std::uintptr_t address) {
+std::optional<Released> Ledger::release(std::uintptr_t address) {
   AllocationRecord rec;
   {
     Shard& s = shard_for(address);
@@ -145,13 +155,49 @@ std::optional<AllocationRecord> Ledger::release(std::uintptr_t address) {
     rec = it->second;
     s.live.erase(it);
     ++s.counters.frees;
+    --s.live_per_device[slot_of(rec.device)];
     s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
                  rec.category, process_phase()});
   }
-  DeviceCounters& d = counters_for(rec.device);
-  add_bytes(d, rec.category, -static_cast<std::int64_t>(rec.size));
-  d.live.fetch_sub(1, std::memory_order_relaxed);
-  return rec;
+  add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
+  return Released{rec.size, rec.stream, rec.owner, rec.device, rec.category, rec.phase, rec.step};
+}
+
+Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int device, std::uint64_t size,
+                                               OwnerCheck owns, const void* context) {
+  CheckedRelease out;
+  AllocationRecord rec;
+  {
+    Shard& s = shard_for(address);
+    std::lock_guard lock(s.mutex);
+    auto it = s.live.find(address);
+    if (it == s.live.end()) {
+      ++s.counters.unknown_frees;
+      return out;
+    }
+    rec = it->second;
+    out.released = Released{rec.size, rec.stream, rec.owner, rec.device, rec.category, rec.phase, rec.step};
+    if (!owns(rec.owner, context)) {
+      out.status = ReleaseStatus::foreign;
+      return out;
+    }
+    if (rec.device != device) {
+      out.status = ReleaseStatus::wrong_device;
+      return out;
+    }
+    if (rec.size != size) {
+      out.status = ReleaseStatus::wrong_size;
+      return out;
+    }
+    s.live.erase(it);
+    ++s.counters.frees;
+    --s.live_per_device[slot_of(rec.device)];
+    s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
+                 rec.category, process_phase()});
+  }
+  add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
+  out.status = ReleaseStatus::released;
+  return out;
 }
 
 bool Ledger::retag(std::uintptr_t address, Category category) {
@@ -185,7 +231,9 @@ std::optional<AllocationRecord> Ledger::find(std::uintptr_t address) const {
   std::lock_guard lock(s.mutex);
   auto it = s.live.find(address);
   if (it == s.live.end()) return std::nullopt;
-  return it->second;
+  AllocationRecord rec = it->second;
+  rec.time_ns = detail::TickConverter().to_ns(rec.time_ns);
+  return rec;
 }
 
 void Ledger::segment_alloc(int device, std::uint64_t size, std::uintptr_t address) {
@@ -248,7 +296,11 @@ DeviceStats Ledger::device_stats(int device) const {
   out.peak_allocated = d.total_peak.load(std::memory_order_relaxed);
   out.reserved = d.reserved.load(std::memory_order_relaxed);
   out.peak_reserved = d.reserved_peak.load(std::memory_order_relaxed);
-  out.live_allocations = d.live.load(std::memory_order_relaxed);
+  const std::size_t slot = slot_of(device);
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mutex);
+    out.live_allocations += shards_[i].live_per_device[slot];
+  }
   return out;
 }
 
@@ -280,6 +332,8 @@ std::vector<AllocationRecord> Ledger::live_allocations() const {
     std::lock_guard lock(shards_[i].mutex);
     for (const auto& [address, rec] : shards_[i].live) out.push_back(rec);
   }
+  const detail::TickConverter clock;
+  for (auto& rec : out) rec.time_ns = clock.to_ns(rec.time_ns);
   return out;
 }
 
@@ -299,6 +353,8 @@ std::vector<Event> Ledger::recent_events() const {
   }
   std::erase_if(out, [&](const Event& e) { return e.time_ns < window_start; });
   std::stable_sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
+  const detail::TickConverter clock;
+  for (auto& e : out) e.time_ns = clock.to_ns(e.time_ns);
   return out;
 }
 
@@ -322,6 +378,7 @@ void Ledger::reset() {
     shards_[i].live.clear();
     shards_[i].ring_next = 0;
     shards_[i].counters = {};
+    shards_[i].live_per_device = {};
   }
   for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
     DeviceCounters& d = devices_[slot];
@@ -335,7 +392,6 @@ void Ledger::reset() {
     d.step_total_peak = 0;
     d.reserved = 0;
     d.reserved_peak = 0;
-    d.live = 0;
     d.seen = false;
   }
   std::lock_guard lock(step_mutex_);

@@ -32,6 +32,7 @@ void* SimulatedDevice::allocate(std::size_t bytes, int device) {
   check_device(device);
   const std::uint64_t call = allocate_calls_.fetch_add(1) + 1;
   std::uint64_t target = fail_at_call_.load();
+  if (target != 0 && fail_after_.load() && call >= target) return nullptr;
   if (target != 0 && call == target && fail_at_call_.compare_exchange_strong(target, 0)) return nullptr;
   if (bytes > fail_above_.load()) return nullptr;
   auto& used = used_[static_cast<std::size_t>(device)];
@@ -69,10 +70,14 @@ DeviceMemoryInfo SimulatedDevice::memory_info(int device) {
   return {options_.capacity_bytes - std::min(used, options_.capacity_bytes), options_.capacity_bytes};
 }
 
-void SimulatedDevice::fail_call(std::uint64_t n) { fail_at_call_.store(allocate_calls_.load() + n); }
+void SimulatedDevice::fail_call(std::uint64_t n, bool and_after) {
+  fail_after_.store(and_after);
+  fail_at_call_.store(allocate_calls_.load() + n);
+}
 void SimulatedDevice::fail_above(std::uint64_t bytes) { fail_above_.store(bytes); }
 void SimulatedDevice::clear_faults() {
   fail_at_call_.store(0);
+  fail_after_.store(false);
   fail_above_.store(UINT64_MAX);
 }
 std::uint64_t SimulatedDevice::used_bytes(int device) const {

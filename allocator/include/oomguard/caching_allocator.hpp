@@ -7,11 +7,10 @@
 // phase, step) is read before the lock. The upstream is never called with the
 // mutex held: a miss unlocks, reserves budget, asks the upstream, then relocks
 // to carve the new segment. Releasing the cache detaches fully free segments
-// under the lock and returns them to the upstream after it. A record goes to
-// the Ledger after the device lock is dropped; a release goes while it is
-// held (the block must leave the Ledger before another thread can reuse its
-// address). So the only nesting is device mutex -> Ledger shard, and the
-// Ledger never calls out.
+// under the lock and returns them to the upstream after it. The Ledger is
+// the only address -> block map (Note [One pointer map]): a record goes to it
+// after the device lock is dropped, a release before the device lock is
+// taken, so the two locks never nest.
 #pragma once
 
 #include <array>
@@ -53,6 +52,7 @@ class CachingAllocator final : public DeviceAllocator {
   DeviceCache& cache_for(int device) const;
   void* allocate_tagged(std::size_t bytes, int device, std::uintptr_t stream, Tag tag);
   [[noreturn]] void throw_oom(int device, std::size_t bytes, std::string reason);
+  [[noreturn]] void refuse_free(void* ptr, std::size_t bytes, int device, const Ledger::CheckedRelease& result);
   std::size_t release_cached(int device);
 
   std::shared_ptr<Upstream> upstream_;

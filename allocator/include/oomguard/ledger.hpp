@@ -4,10 +4,12 @@
 // Note [Ledger concurrency]
 // The Ledger is on every allocation's path, so it takes no process-wide lock.
 //  * Live allocations live in kShards independent hash maps, each behind its
-//    own mutex and picked by the address: two threads contend only when their
-//    addresses hash to the same shard. Each shard keeps its own slice of the
-//    event ring under that same lock, so recording an event costs nothing
-//    extra; reads merge the slices by time.
+//    own small spin lock and picked by the address: two threads contend only
+//    when their addresses hash to the same shard. Each shard keeps its own
+//    slice of the event ring and its own counts under that same lock, so
+//    recording an event costs nothing extra; reads merge the slices.
+//  * Events and records are stamped with the CPU's tick counter (a few
+//    nanoseconds) and converted to steady-clock time when read.
 //  * Byte counters are per device and per category atomics, each device on its
 //    own cache lines. Peaks must be exact, which thread-local counters merged
 //    on read cannot give (the peak of a sum is not the sum of per-thread
@@ -42,9 +44,21 @@ struct AllocationRecord {
   std::uintptr_t stream = 0;
   std::int64_t step = 0;
   std::int64_t time_ns = 0;  // steady clock
+  std::uintptr_t owner = 0;  // opaque to the Ledger: the allocator's handle (its block)
   std::int16_t device = 0;
   Category category = Category::unknown;
   Phase phase = Phase::idle;
+};
+
+// What release() returns of the allocation it forgot.
+struct Released {
+  std::uint64_t size = 0;
+  std::uintptr_t stream = 0;
+  std::uintptr_t owner = 0;
+  std::int16_t device = 0;
+  Category category = Category::unknown;
+  Phase phase = Phase::idle;
+  std::int64_t step = 0;
 };
 
 enum class EventKind : std::uint8_t { alloc, free, retag, segment_alloc, segment_free, oom };
@@ -97,22 +111,45 @@ class Ledger {
   static constexpr std::size_t kDefaultEventCapacity = 1 << 16;
   static constexpr std::size_t kStepHistory = 1 << 14;
 
+  // The ring keeps at least event_capacity / 2 and at most event_capacity
+  // recent events (each shard's slice is rounded down to a power of two).
   explicit Ledger(std::size_t event_capacity = kDefaultEventCapacity);
   ~Ledger();
   Ledger(const Ledger&) = delete;
   Ledger& operator=(const Ledger&) = delete;
 
-  // The process's ledger, which the C ABI, the hooks and Python share.
+  // The process's tensor-level ledger: allocations as PyTorch's allocator (or
+  // ours, or the CPU wrapper) hands them out. The C ABI, the torch hooks and
+  // Python share it.
   static Ledger& global();
+  // The process's segment-level ledger: device memory as the driver hands it
+  // out, fed by the LD_PRELOAD and CUPTI hooks. Kept apart from global()
+  // because a segment and the first block carved from it share an address;
+  // what PyTorch does not own is segments() minus PyTorch's reserved bytes.
+  static Ledger& segments();
 
   // Record a new live allocation tagged with `tag`. An address still live is
   // released first (its free was missed) and counted in replaced_records.
-  void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag);
+  void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag,
+              std::uintptr_t owner = 0);
   void record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream = 0) {
     record(address, size, device, stream, current_tag());
   }
   // Forget a live allocation; nullopt (and unknown_frees+1) if it is not live.
-  std::optional<AllocationRecord> release(std::uintptr_t address);
+  std::optional<Released> release(std::uintptr_t address);
+
+  // release() for an allocator that keeps its handles in the Ledger (the
+  // `owner` of its records): it forgets the allocation only if `owns` accepts
+  // the record's owner and it is live on `device` with `size`, so a bad free
+  // changes nothing. `owns` runs under a shard lock: it must be quick.
+  enum class ReleaseStatus { released, not_live, foreign, wrong_device, wrong_size };
+  struct CheckedRelease {
+    ReleaseStatus status = ReleaseStatus::not_live;
+    Released released;  // what was released, or what is live there (wrong_*)
+  };
+  using OwnerCheck = bool (*)(std::uintptr_t owner, const void* context) noexcept;
+  CheckedRelease release_checked(std::uintptr_t address, int device, std::uint64_t size, OwnerCheck owns,
+                                 const void* context);
   // Move a live allocation's bytes to `category`. False if not live.
   bool retag(std::uintptr_t address, Category category);
   std::optional<AllocationRecord> find(std::uintptr_t address) const;

@@ -32,8 +32,9 @@ class SimulatedDevice final : public Upstream {
   std::string name() const override { return "simulated"; }
 
   // Fault injection. fail_call(n): the n-th allocate() from now (1-based)
-  // returns nullptr once. fail_above(bytes): every allocate() larger fails.
-  void fail_call(std::uint64_t n);
+  // returns nullptr, once, or with `and_after` every call from then on.
+  // fail_above(bytes): every allocate() larger fails.
+  void fail_call(std::uint64_t n, bool and_after = false);
   void fail_above(std::uint64_t bytes);
   void clear_faults();
 
@@ -51,6 +52,7 @@ class SimulatedDevice final : public Upstream {
   std::atomic<std::uint64_t> deallocate_calls_{0};
   std::atomic<std::uint64_t> outstanding_{0};
   std::atomic<std::uint64_t> fail_at_call_{0};  // 0: none
+  std::atomic<bool> fail_after_{false};
   std::atomic<std::uint64_t> fail_above_{UINT64_MAX};
   std::atomic<std::uintptr_t> next_virtual_;
 };

@@ -21,6 +21,7 @@ struct Block {
   Segment* segment = nullptr;
   Block* prev = nullptr;  // address-ordered neighbours in a large segment
   Block* next = nullptr;
+  std::uint32_t bin_slot = 0;  // large pools: index in its bin while free
   Category category = Category::unknown;  // charged category while live
   bool allocated = false;
 };
@@ -41,6 +42,7 @@ struct Segment {
 
   std::uintptr_t base = 0;
   std::size_t size = 0;
+  const void* allocator = nullptr;  // the CachingAllocator it belongs to
   StreamPools* pools = nullptr;
   bool small = false;
   bool releasing = false;  // being returned to the upstream

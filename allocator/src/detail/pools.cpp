@@ -45,7 +45,7 @@ std::size_t SmallPool::largest_free() const {
 
 Block* LargePool::split(Block* b, std::size_t size) {
   if (b->size - size < kMinSplitRemainder) return b;
-  auto* rest = new Block;
+  Block* rest = make_block();
   rest->address = b->address + size;
   rest->size = b->size - size;
   rest->segment = b->segment;
@@ -54,42 +54,95 @@ Block* LargePool::split(Block* b, std::size_t size) {
   if (b->next != nullptr) b->next->prev = rest;
   b->next = rest;
   b->size = size;
-  free_.insert(rest);
+  insert_free(rest);
   return b;
 }
 
+void LargePool::insert_free(Block* b) {
+  const std::size_t bin = bin_of(b->size);
+  auto& entries = bins_[bin];
+  b->bin_slot = static_cast<std::uint32_t>(entries.size());
+  entries.push_back({b->size, b});
+  nonempty_[bin / 64] |= std::uint64_t{1} << (bin % 64);
+}
+
+void LargePool::erase_free(Block* b) {
+  const std::size_t bin = bin_of(b->size);
+  auto& entries = bins_[bin];
+  const Entry last = entries.back();
+  entries[b->bin_slot] = last;
+  last.block->bin_slot = b->bin_slot;
+  entries.pop_back();
+  if (entries.empty()) nonempty_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
+}
+
+Block* LargePool::smallest_fit(std::size_t bin, std::size_t size) const {
+  const Entry* best = nullptr;
+  for (const Entry& e : bins_[bin]) {
+    if (e.size < size) continue;
+    if (best == nullptr || e.size < best->size ||
+        (e.size == best->size && e.block->address < best->block->address)) {
+      best = &e;
+    }
+    if (e.size == size) break;  // cannot do better than exact
+  }
+  return best == nullptr ? nullptr : best->block;
+}
+
+std::size_t LargePool::next_nonempty(std::size_t bin) const {
+  std::size_t word = bin / 64;
+  std::uint64_t bits = bin % 64 == 63 ? 0 : nonempty_[word] & (~std::uint64_t{0} << (bin % 64 + 1));
+  while (bits == 0) {
+    if (++word == nonempty_.size()) return kBins;
+    bits = nonempty_[word];
+  }
+  return word * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+}
+
+std::size_t LargePool::largest_free() const {
+  for (std::size_t word = nonempty_.size(); word-- > 0;) {
+    if (nonempty_[word] == 0) continue;
+    const std::size_t bin = word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(nonempty_[word]));
+    std::size_t largest = 0;
+    for (const Entry& e : bins_[bin]) largest = std::max(largest, e.size);
+    return largest;
+  }
+  return 0;
+}
+
 Block* LargePool::take(std::size_t size) {
-  Block key;
-  key.size = size;
-  key.address = 0;
-  auto it = free_.lower_bound(&key);
-  if (it == free_.end()) return nullptr;
-  Block* b = *it;
-  free_.erase(it);
+  const std::size_t bin = bin_of(size);
+  Block* b = smallest_fit(bin, size);
+  if (b == nullptr) {
+    const std::size_t next = next_nonempty(bin);
+    if (next == kBins) return nullptr;
+    b = smallest_fit(next, size);
+  }
+  erase_free(b);
   return split(b, size);
 }
 
 void LargePool::give(Block* b) {
   if (Block* prev = b->prev; prev != nullptr && !prev->allocated) {
-    free_.erase(prev);
+    erase_free(prev);
     prev->size += b->size;
     prev->next = b->next;
     if (b->next != nullptr) b->next->prev = prev;
-    delete b;
+    recycle(b);
     b = prev;
   }
   if (Block* next = b->next; next != nullptr && !next->allocated) {
-    free_.erase(next);
+    erase_free(next);
     b->size += next->size;
     b->next = next->next;
     if (next->next != nullptr) next->next->prev = b;
-    delete next;
+    recycle(next);
   }
-  free_.insert(b);
+  insert_free(b);
 }
 
 Block* LargePool::adopt_segment(Segment& segment, std::size_t size) {
-  auto* b = new Block;
+  Block* b = make_block();
   b->address = segment.base;
   b->size = segment.size;
   b->segment = &segment;
@@ -98,7 +151,7 @@ Block* LargePool::adopt_segment(Segment& segment, std::size_t size) {
 }
 
 void LargePool::drop_segment(Segment& segment) {
-  free_.erase(segment.first);
+  erase_free(segment.first);
 }
 
 }  // namespace oomguard::detail

@@ -2,8 +2,7 @@
 // small blocks, a best-fit tree with splitting and coalescing for large ones.
 #pragma once
 
-#include <absl/container/btree_set.h>
-
+#include <bit>
 #include <array>
 #include <cstdint>
 #include <utility>
@@ -40,11 +39,28 @@ class SmallPool {
   std::array<std::vector<Block*>, kNumSmallClasses> free_;
 };
 
+// Large blocks: segregated free bins, 32 per doubling of size, each a
+// contiguous array of (size, block), and a bitmap of the bins that hold
+// anything.
+//
+// Note [Best fit with bins]
+// A request's own bin holds blocks within 3% of its size, some smaller
+// than it; every block in any higher bin is larger. So the best fit is the
+// smallest fitting block of the request's bin if there is one, else the
+// smallest block of the next non-empty bin, found with one bit scan. Bins
+// are short in practice (free blocks spread over 32 bins per doubling), the
+// search reads one or two of them as sequential memory without touching a
+// Block, and insert and remove are O(1) (push, and swap with the last), where
+// a balanced tree paid a rebalancing search for each and a linked list a
+// cache miss per element scanned.
 class LargePool {
  public:
   LargePool() = default;
   LargePool(const LargePool&) = delete;
   LargePool& operator=(const LargePool&) = delete;
+  ~LargePool() {
+    for (Block* b : spare_) delete b;
+  }
 
   // Best fit: the smallest free block that holds `size`, split when the rest
   // is worth keeping. nullptr when none fits.
@@ -53,18 +69,43 @@ class LargePool {
   void give(Block* b);
   // A new segment: its one block is split to `size` and returned.
   Block* adopt_segment(Segment& segment, std::size_t size);
-  // Remove a fully free segment's block from the free tree.
+  // Remove a fully free segment's block from the free lists.
   void drop_segment(Segment& segment);
-  std::size_t largest_free() const { return free_.empty() ? 0 : (*free_.rbegin())->size; }
+  std::size_t largest_free() const;
+
+  static constexpr std::size_t kSubBins = 32;
+  static constexpr std::size_t kBins = (64 - 9) * kSubBins;
+  static constexpr std::size_t bin_of(std::size_t size) {
+    if (size < kMinBlock) return 0;
+    const std::size_t k = std::bit_width(size) - 1;  // floor(log2), >= 9
+    return (k - 9) * kSubBins + ((size >> (k - 5)) & (kSubBins - 1));
+  }
 
  private:
-  struct BySizeThenAddress {
-    bool operator()(const Block* a, const Block* b) const {
-      return std::pair(a->size, a->address) < std::pair(b->size, b->address);
-    }
-  };
   Block* split(Block* b, std::size_t size);
-  absl::btree_set<Block*, BySizeThenAddress> free_;
+  void insert_free(Block* b);
+  void erase_free(Block* b);
+  // The smallest block of `bin` holding at least `size`, or nullptr.
+  Block* smallest_fit(std::size_t bin, std::size_t size) const;
+  std::size_t next_nonempty(std::size_t bin) const;  // kBins if none
+  // Block records are recycled: a split and a merge per alloc/free pair
+  // would otherwise cost a new and a delete.
+  Block* make_block() {
+    if (spare_.empty()) return new Block;
+    Block* b = spare_.back();
+    spare_.pop_back();
+    *b = Block{};
+    return b;
+  }
+  void recycle(Block* b) { spare_.push_back(b); }
+
+  struct Entry {
+    std::size_t size;
+    Block* block;
+  };
+  std::array<std::vector<Entry>, kBins> bins_;
+  std::array<std::uint64_t, (kBins + 63) / 64> nonempty_{};
+  std::vector<Block*> spare_;
 };
 
 struct StreamPools {

@@ -1,0 +1,122 @@
+// oomguard_bench: the Ledger's cost per event, a cache-hit alloc+free pair of
+// the caching allocator, and glibc malloc+free of the same sizes as the
+// baseline in the same run.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "oomguard/caching_allocator.hpp"
+#include "oomguard/ledger.hpp"
+#include "oomguard/simulated_device.hpp"
+#include "ratio_reporter.hpp"
+
+namespace {
+
+using namespace oomguard;
+
+constexpr std::size_t kMaxSize = std::size_t{64} << 20;
+
+// Random sizes in [1 B, 64 MiB], as RMM's random_allocations benchmark.
+std::vector<std::size_t> random_sizes(std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::size_t> dist(1, kMaxSize);
+  std::vector<std::size_t> sizes(count);
+  for (auto& s : sizes) s = dist(rng);
+  return sizes;
+}
+
+// Record plus release of one allocation: two Ledger events per iteration.
+void BM_LedgerEvent(benchmark::State& state) {
+  static Ledger ledger;  // shared by the threads of a run, as in a process
+  const Tag tag{Category::activations, Phase::forward, 0};
+  std::uintptr_t address = (std::uintptr_t{1} << 40) * static_cast<std::uintptr_t>(state.thread_index() + 1);
+  for (auto _ : state) {
+    address += 512;
+    ledger.record(address, 4096, 0, 0, tag);
+    benchmark::DoNotOptimize(ledger.release(address));
+  }
+  state.SetItemsProcessed(state.iterations() * 2);
+}
+BENCHMARK(BM_LedgerEvent)->Threads(1)->Threads(2)->UseRealTime();
+
+// Alloc plus free with `outstanding` random blocks live: each iteration frees
+// a random live block and allocates a new random size in its place. The
+// simulated device hands out unbacked addresses, so the pool can hold
+// terabytes; after warm-up nearly every request is served by the cache (the
+// hit rate is reported).
+void BM_CacheHitPair(benchmark::State& state) {
+  const auto outstanding = static_cast<std::size_t>(state.range(0));
+  auto device = std::make_shared<SimulatedDevice>(SimulatedDeviceOptions{
+      .capacity_bytes = std::uint64_t{1} << 50, .backing = SimulatedDeviceOptions::Backing::virtual_addresses});
+  Ledger ledger;
+  CachingAllocator allocator(device, {}, &ledger);
+  const auto sizes = random_sizes(outstanding * 8, 1);
+  std::vector<std::pair<void*, std::size_t>> live(outstanding);
+  std::size_t next = 0;
+  for (auto& slot : live) slot = {allocator.allocate(sizes[next], 0, 0), sizes[next]}, ++next;
+  std::mt19937_64 rng(2);
+  auto step = [&] {
+    const std::size_t i = rng() % outstanding;
+    allocator.deallocate(live[i].first, live[i].second, 0, 0);
+    const std::size_t size = sizes[next++ % sizes.size()];
+    live[i] = {allocator.allocate(size, 0, 0), size};
+  };
+  for (std::size_t i = 0; i < outstanding * 4; ++i) step();  // warm the cache
+  const auto before = allocator.stats(0);
+  for (auto _ : state) step();
+  const auto after = allocator.stats(0);
+  const double pairs = static_cast<double>(state.iterations());
+  state.counters["hit_rate"] = static_cast<double>(after.cache_hits - before.cache_hits) / pairs;
+  state.counters["reserved_GiB"] = static_cast<double>(after.reserved_bytes) / (1 << 30);
+  for (auto& [p, s] : live) allocator.deallocate(p, s, 0, 0);
+}
+BENCHMARK(BM_CacheHitPair)->Arg(1000)->Arg(10000)->UseRealTime();
+
+// The same pattern with glibc malloc and free: the in-run baseline.
+void BM_SystemMallocFreePair(benchmark::State& state) {
+  const auto outstanding = static_cast<std::size_t>(state.range(0));
+  // Unbacked virtual memory would be free for malloc too; keep glibc honest
+  // by never touching the pages (the same as the simulated device).
+  const auto sizes = random_sizes(outstanding * 8, 1);
+  std::vector<std::pair<void*, std::size_t>> live(outstanding);
+  std::size_t next = 0;
+  for (auto& slot : live) slot = {std::malloc(sizes[next]), sizes[next]}, ++next;
+  std::mt19937_64 rng(2);
+  auto step = [&] {
+    const std::size_t i = rng() % outstanding;
+    std::free(live[i].first);
+    const std::size_t size = sizes[next++ % sizes.size()];
+    live[i] = {std::malloc(size), size};
+    benchmark::DoNotOptimize(live[i].first);
+  };
+  for (std::size_t i = 0; i < outstanding * 4; ++i) step();
+  for (auto _ : state) step();
+  for (auto& [p, s] : live) std::free(p);
+}
+BENCHMARK(BM_SystemMallocFreePair)->Arg(1000)->Arg(10000)->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  oomguard::bench::RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  // A Ledger event is half of a record+release pair.
+  const std::string base = "BM_SystemMallocFreePair/1000/real_time";
+  reporter.print_ratios(
+      {
+          {"Ledger record+release pair, 1 thread", {"BM_LedgerEvent/real_time/threads:1", 100.0}},
+          {"Ledger record+release pair, 2 threads", {"BM_LedgerEvent/real_time/threads:2", 100.0}},
+          {"cache-hit pair, 1,000 outstanding", {"BM_CacheHitPair/1000/real_time", 300.0}},
+          {"cache-hit pair, 10,000 outstanding", {"BM_CacheHitPair/10000/real_time", 300.0}},
+          {"malloc+free pair, 10,000 outstanding", {"BM_SystemMallocFreePair/10000/real_time", 0.0}},
+      },
+      base);
+  std::printf("(the Ledger target of 50 ns per event is 100 ns per record+release pair)\n");
+  benchmark::Shutdown();
+  return 0;
+}

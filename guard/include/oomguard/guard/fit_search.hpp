@@ -1,0 +1,26 @@
+// Search the configurations that fit a GPU and rank them by expected speed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "oomguard/guard/estimator.hpp"
+
+namespace oomguard::guard {
+
+struct FitCandidate {
+  TrainingSetup setup;
+  Estimate estimate;
+  double relative_speed = 0;          // tokens/s relative to the given setup
+  std::vector<std::string> changes;   // what differs from the given setup
+};
+
+// Vary the micro-batch (accumulation keeps batch*accum), checkpointing, the
+// 8-bit optimizer, LoRA/QLoRA and the LoRA rank; keep those that fit: those
+// keeping the given method first, then fastest first. Needs options.gpu_memory_bytes.
+std::vector<FitCandidate> fit_search(const ModelSpec& spec, const EstimateOptions& options, std::size_t limit = 10);
+
+// Note [Relative speed] in fit_search.cpp: a heuristic, not a measurement.
+double relative_throughput(const TrainingSetup& setup);
+
+}  // namespace oomguard::guard

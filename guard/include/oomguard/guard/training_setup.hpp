@@ -1,0 +1,59 @@
+// What the user is about to run: method, precision, optimizer, shapes,
+// parallelism. Each enum has a parse function whose error lists the accepted
+// spellings, so the CLI and the config files reject bad input the same way.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace oomguard::guard {
+
+enum class Method : std::uint8_t { full, lora, qlora };
+enum class DType : std::uint8_t { bf16, fp16, fp32 };
+enum class Optimizer : std::uint8_t { adamw, adamw_8bit, paged_adamw_8bit, sgd, adafactor };
+enum class Attention : std::uint8_t { eager, sdpa, flash };
+enum class Sharding : std::uint8_t { none, zero1, zero2, zero3, fsdp };
+
+struct TrainingSetup {
+  Method method = Method::full;
+  DType dtype = DType::bf16;
+  bool mixed_precision = false;  // fp32 master weights kept by the optimizer
+  Optimizer optimizer = Optimizer::adamw;
+  std::int64_t batch_size = 1;   // micro-batch per device
+  std::int64_t seq_len = 1024;
+  std::int64_t grad_accum = 1;
+  bool gradient_checkpointing = false;
+  Attention attention = Attention::sdpa;
+  std::int64_t world_size = 1;
+  Sharding sharding = Sharding::none;
+  std::int64_t lora_r = 16;
+  std::vector<std::string> lora_targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+};
+
+std::string_view name(Method m);
+std::string_view name(DType d);
+std::string_view name(Optimizer o);
+std::string_view name(Attention a);
+std::string_view name(Sharding s);
+
+Method parse_method(std::string_view text);
+DType parse_dtype(std::string_view text);
+Optimizer parse_optimizer(std::string_view text);
+Attention parse_attention(std::string_view text);
+Sharding parse_sharding(std::string_view text);  // "0", "1", "2", "3", "fsdp"
+
+// Bytes per element of the compute dtype.
+int dtype_bytes(DType d);
+
+// "all-linear" expands to every linear module of the model; otherwise the
+// comma-separated names are kept. Throws config_error on an empty list.
+std::vector<std::string> parse_lora_targets(std::string_view text);
+
+// Throws config_error naming the first inconsistent field (batch < 1, a
+// sharding with world size 1, ...).
+void validate(const TrainingSetup& setup);
+
+}  // namespace oomguard::guard

@@ -1,0 +1,161 @@
+#include "oomguard/guard/activation_model.hpp"
+
+#include <algorithm>
+
+namespace oomguard::guard {
+namespace {
+
+// Note [What a decoder layer saves]
+// Counted per token, in bytes, from what each op of the transformers
+// implementation hands to autograd (verified against saved_tensors_hooks on
+// CPU, tests/python/test_estimator_models.py):
+//  * RMSNorm upcasts its input to fp32 (4h; the input itself when fp32) and
+//    keeps rsqrt (4 bytes). `weight * normed` keeps `normed` (d*h) only when
+//    the norm weight trains. The norm output is kept by the linears it feeds.
+//  * A linear keeps its input when its weight trains. Under LoRA the frozen
+//    base keeps nothing; lora_A keeps the input (a copy in the adapter dtype
+//    when that differs, one per adapter) and lora_B keeps the r-wide middle.
+//    QLoRA's 4-bit matmul (bitsandbytes MatMul4Bit) holds its input anyway.
+//  * RoPE keeps only cos/sin, computed once per model.
+//  * Eager attention keeps q, k and v as h_q-wide copies (the matmul reshape,
+//    repeat_kv), the fp32 softmax and its d-byte cast (same tensor in fp32).
+//    SDPA/flash keep q, k, v (kv-wide), the output, which is also o_proj's
+//    input, and an fp32 log-sum-exp per head: no s*s term.
+//  * The gated MLP keeps gate, act(gate) and up (3*d*I); the product is
+//    down_proj's input.
+
+struct LayerTerms {
+  double per_token = 0;
+  double per_token_per_position = 0;
+};
+
+bool targeted(const ActivationInputs& in, std::string_view module) {
+  return std::find(in.lora_targets.begin(), in.lora_targets.end(), module) != in.lora_targets.end();
+}
+
+// Bytes a group of linears reading the same input of `width` features keeps.
+double linear_inputs(const ActivationInputs& in, std::initializer_list<std::string_view> modules, double width,
+                     bool already_kept) {
+  const double d = in.compute_bytes;
+  if (in.method == Method::full || in.method == Method::qlora) return already_kept ? 0 : d * width;
+  double bytes = 0;
+  int adapted = 0;
+  for (auto m : modules) adapted += targeted(in, m) ? 1 : 0;
+  if (adapted == 0) return 0;
+  if (in.adapter_bytes == in.compute_bytes) {
+    bytes += already_kept ? 0 : d * width;
+  } else {
+    bytes += adapted * in.adapter_bytes * width;
+  }
+  bytes += adapted * static_cast<double>(in.adapter_bytes * in.lora_r);
+  return bytes;
+}
+
+LayerTerms llama_layer(const ModelSpec& s, const ActivationInputs& in) {
+  const double d = in.compute_bytes;
+  const double h = static_cast<double>(s.hidden);
+  const double hq = static_cast<double>(s.q_width());
+  const double hkv = static_cast<double>(s.kv_width());
+  const double inter = static_cast<double>(s.intermediate);
+  const double a = static_cast<double>(s.heads);
+  const bool norms_train = in.method == Method::full;
+
+  LayerTerms t;
+  const double norm = 4 * h + 4 + (norms_train ? d * h : 0);
+  t.per_token += static_cast<double>(s.norms_per_layer) * norm;
+
+  const bool fused = s.fused_projections;
+  auto qkv = fused ? std::initializer_list<std::string_view>{"qkv_proj"}
+                   : std::initializer_list<std::string_view>{"q_proj", "k_proj", "v_proj"};
+  auto gate_up = fused ? std::initializer_list<std::string_view>{"gate_up_proj"}
+                       : std::initializer_list<std::string_view>{"gate_proj", "up_proj"};
+  t.per_token += linear_inputs(in, qkv, h, false);
+  t.per_token += linear_inputs(in, gate_up, h, false);
+  t.per_token += linear_inputs(in, {"down_proj"}, inter, false);
+
+  if (in.attention == Attention::eager) {
+    t.per_token += 3 * d * hq;
+    t.per_token_per_position += a * (4 + (d < 4 ? d : 0));
+    t.per_token += linear_inputs(in, {"o_proj"}, hq, false);
+  } else {
+    t.per_token += d * (2 * hq + 2 * hkv) + 4 * a;
+    t.per_token += linear_inputs(in, {"o_proj"}, hq, true);
+  }
+  t.per_token += 3 * d * inter;
+  return t;
+}
+
+// Note [GPT-2 activations]
+// Not validated by measurement: LayerNorm keeps its input and mean/rstd,
+// attention as above, GELU keeps its input, dropout (p = 0.1 in the
+// published configs) a one-byte mask and the dropped copy per site.
+LayerTerms gpt2_layer(const ModelSpec& s, const ActivationInputs& in) {
+  const double d = in.compute_bytes;
+  const double h = static_cast<double>(s.hidden);
+  const double inter = static_cast<double>(s.intermediate);
+  const double a = static_cast<double>(s.heads);
+  LayerTerms t;
+  t.per_token += 2 * (d * h + 8);                           // two LayerNorms
+  t.per_token += linear_inputs(in, {"c_attn"}, h, false);   // ln_1 output
+  t.per_token += linear_inputs(in, {"c_proj"}, h, false);   // attention output
+  t.per_token += linear_inputs(in, {"c_fc"}, h, false);     // ln_2 output
+  t.per_token += linear_inputs(in, {"c_proj"}, inter, false);
+  t.per_token += 2 * d * inter;                              // GELU input, its tanh
+  t.per_token += 2 * (1 + d) * h;                            // residual dropouts
+  if (in.attention == Attention::eager) {
+    t.per_token += 3 * d * h;
+    t.per_token_per_position += a * (d + 1 + d);             // probs, mask, dropped
+  } else {
+    t.per_token += 4 * d * h + 4 * a;
+  }
+  return t;
+}
+
+}  // namespace
+
+double ActivationModel::saved_bytes(std::int64_t batch, std::int64_t seq) const {
+  const double tokens = static_cast<double>(batch) * static_cast<double>(seq);
+  return static_cast<double>(layers) *
+             (tokens * per_layer_per_token + tokens * static_cast<double>(seq) * per_layer_per_token_per_position) +
+         tokens * per_token + static_cast<double>(seq) * per_position;
+}
+
+double ActivationModel::recompute_bytes(std::int64_t batch, std::int64_t seq) const {
+  const double tokens = static_cast<double>(batch) * static_cast<double>(seq);
+  return tokens * recompute_per_token + tokens * static_cast<double>(seq) * recompute_per_token_per_position;
+}
+
+double ActivationModel::logits_bytes(std::int64_t batch, std::int64_t seq) const {
+  return static_cast<double>(batch) * static_cast<double>(seq) * logits_per_token;
+}
+
+ActivationModel activation_model(const ModelSpec& s, const ActivationInputs& in) {
+  const double d = in.compute_bytes;
+  const double h = static_cast<double>(s.hidden);
+  const double vocab = static_cast<double>(s.vocab);
+  const bool gpt2 = s.family == Family::gpt2;
+  const LayerTerms layer = gpt2 ? gpt2_layer(s, in) : llama_layer(s, in);
+
+  ActivationModel m;
+  m.layers = s.layers;
+  if (in.gradient_checkpointing) {
+    // Non-reentrant checkpointing keeps each layer's input hidden states.
+    m.per_layer_per_token = d * h;
+    m.recompute_per_token = layer.per_token;
+    m.recompute_per_token_per_position = layer.per_token_per_position;
+  } else {
+    m.per_layer_per_token = layer.per_token;
+    m.per_layer_per_token_per_position = layer.per_token_per_position;
+  }
+  // Final norm and lm_head input (lm_head trains only in a full fine-tune).
+  const bool full = in.method == Method::full;
+  m.per_token += gpt2 ? d * h + 8 : 4 * h + 4 + (full ? d * h : 0);
+  if (full) m.per_token += d * h;
+  m.per_token += 4 * vocab;  // fp32 log-softmax kept by cross-entropy
+  m.per_token += 2 * 8;      // int64 input ids (embedding) and shifted labels (nll)
+  m.per_position = gpt2 ? 0 : 2 * d * static_cast<double>(s.head_dim);  // cos and sin
+  m.logits_per_token = d * vocab;
+  return m;
+}
+
+}  // namespace oomguard::guard

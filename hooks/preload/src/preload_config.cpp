@@ -1,0 +1,55 @@
+#include "preload_config.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+
+#include "oomguard/error.hpp"
+
+namespace oomguard::preload {
+namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+PreloadConfig g_config;
+
+}  // namespace
+
+PreloadConfig read_preload_config() {
+  PreloadConfig out;
+  const std::string conf = env_or_empty("OOMGUARD_CONF");
+  for (const ConfEntry& entry : parse_conf(conf, "OOMGUARD_CONF")) {
+    if (entry.key != "budget") continue;  // another layer's key
+    out.budget = parse_budget(entry.value);
+    out.budget_text = entry.value;
+  }
+  out.report_dir = env_or_empty("OOMGUARD_REPORT_DIR");
+  out.run_id = env_or_empty("OOMGUARD_RUN_ID");
+  out.rank = env_or_empty("RANK");
+  if (!out.rank.empty() && out.rank.find_first_not_of("0123456789") != std::string::npos) {
+    throw config_error("RANK='" + out.rank + "' is not a rank: expected a non-negative integer");
+  }
+  return out;
+}
+
+const PreloadConfig& config() noexcept { return g_config; }
+
+void load_config_or_exit() noexcept {
+  static std::once_flag once;
+  std::call_once(once, [] {
+  try {
+    g_config = read_preload_config();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "oomguard preload: %s\n", e.what());
+    std::fflush(stderr);
+    _exit(2);
+  }
+  });
+}
+
+}  // namespace oomguard::preload

@@ -1,0 +1,88 @@
+#include "report_dir.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <system_error>
+
+namespace oomguard::preload {
+namespace {
+
+bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
+
+pid_t read_owner(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char buf[32] = {};
+  const ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  return n > 0 ? static_cast<pid_t>(std::strtol(buf, nullptr, 10)) : 0;
+}
+
+bool write_owner(const std::string& path, int flags) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+  if (fd < 0) return false;
+  char buf[32];
+  const int n = std::snprintf(buf, sizeof(buf), "%d\n", static_cast<int>(getpid()));
+  const bool ok = write(fd, buf, static_cast<size_t>(n)) == n;
+  close(fd);
+  return ok;
+}
+
+enum class Claim { claimed, owned_by_other, failed };
+
+Claim try_claim(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Claim::failed;
+  const std::string owner = dir + "/owner.pid";
+  if (write_owner(owner, O_EXCL)) return Claim::claimed;
+  if (errno != EEXIST) return Claim::failed;
+  const pid_t holder = read_owner(owner);
+  if (holder == getpid()) return Claim::claimed;
+  if (process_alive(holder)) return Claim::owned_by_other;
+  // A previous run's directory: take it over.
+  return write_owner(owner, O_TRUNC) ? Claim::claimed : Claim::failed;
+}
+
+}  // namespace
+
+std::string requested_report_dir(const PreloadConfig& config) {
+  if (!config.report_dir.empty()) return config.report_dir;
+  std::string run_id = config.run_id;
+  if (run_id.empty()) {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+    run_id = std::to_string(getpid()) + "-" + std::to_string(seconds);
+  }
+  return "oomguard-reports/" + run_id + "/rank" + (config.rank.empty() ? std::string("0") : config.rank);
+}
+
+std::string claim_report_dir(const std::string& requested) {
+  switch (try_claim(requested)) {
+    case Claim::claimed:
+      return requested;
+    case Claim::owned_by_other: {
+      const std::string own = requested + "/pid" + std::to_string(getpid());
+      if (try_claim(own) == Claim::claimed) return own;
+      std::fprintf(stderr, "oomguard preload: cannot claim report directory '%s'; no reports from pid %d\n",
+                   own.c_str(), static_cast<int>(getpid()));
+      return {};
+    }
+    case Claim::failed:
+      break;
+  }
+  std::fprintf(stderr, "oomguard preload: cannot create report directory '%s' (%s); no reports from pid %d\n",
+               requested.c_str(), std::strerror(errno), static_cast<int>(getpid()));
+  return {};
+}
+
+}  // namespace oomguard::preload

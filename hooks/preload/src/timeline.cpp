@@ -1,0 +1,128 @@
+#include "timeline.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+
+#include "oomguard/ledger.hpp"
+#include "segment_accounting.hpp"
+
+namespace oomguard::preload {
+namespace {
+
+std::atomic<int> g_fd{-1};
+std::atomic<std::int64_t> g_start_ns{0};
+std::atomic<std::int64_t> g_last_row_ns{0};
+std::atomic<std::int64_t> g_peak_written{-1};
+std::atomic<std::uint64_t> g_rows{0};
+std::atomic<std::uint64_t> g_dropped{0};
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+bool write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = write(fd, data, size);
+    if (n < 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Claim the right to write a rate-limited row: one thread per interval.
+bool take_interval_slot(std::int64_t now) {
+  std::int64_t last = g_last_row_ns.load(std::memory_order_relaxed);
+  while (now - last >= kMinRowIntervalNs) {
+    if (g_last_row_ns.compare_exchange_weak(last, now, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+bool raises_peak(std::int64_t reserved) {
+  std::int64_t seen = g_peak_written.load(std::memory_order_relaxed);
+  while (reserved > seen) {
+    if (g_peak_written.compare_exchange_weak(seen, reserved, std::memory_order_relaxed)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string timeline_header() {
+  std::string header = "step,phase,time_s";
+  for (std::string_view category : kCategoryNames) {
+    header += ',';
+    header += category;
+  }
+  header += ",allocated,reserved,predicted_peak,budget\n";
+  return header;
+}
+
+bool open_timeline(const std::string& dir) {
+  const std::string path = dir + "/timeline.csv";
+  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  struct stat st{};
+  if (fstat(fd, &st) == 0 && st.st_size == 0) {
+    const std::string header = timeline_header();
+    write_all(fd, header.data(), header.size());
+  }
+  g_start_ns.store(now_ns(), std::memory_order_relaxed);
+  g_fd.store(fd, std::memory_order_release);
+  return true;
+}
+
+void write_timeline_row(int device, bool force) noexcept {
+  const int fd = g_fd.load(std::memory_order_acquire);
+  if (fd < 0) return;
+  CategoryBytes by_category{};
+  std::int64_t allocated = 0;
+  std::int64_t reserved = 0;
+  const Ledger& ledger = Ledger::segments();
+  for (std::uint64_t mask = seen_devices(); mask != 0; mask &= mask - 1) {
+    const DeviceStats s = ledger.device_stats(__builtin_ctzll(mask));
+    for (std::size_t c = 0; c < kNumCategories; ++c) by_category[c] += s.current[c];
+    allocated += s.allocated;
+    reserved += s.reserved;
+  }
+  const std::int64_t now = now_ns();
+  const bool peak = raises_peak(reserved);
+  if (!force && !peak && !take_interval_slot(now)) {
+    g_dropped.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  char row[512];
+  const double time_s = static_cast<double>(now - g_start_ns.load(std::memory_order_relaxed)) * 1e-9;
+  int n = std::snprintf(row, sizeof(row), "%" PRId64 ",%s,%.6f", process_step(), name(process_phase()).data(), time_s);
+  for (std::int64_t bytes : by_category) {
+    n += std::snprintf(row + n, sizeof(row) - static_cast<std::size_t>(n), ",%" PRId64, bytes);
+  }
+  const std::uint64_t budget = budget_bytes(device);
+  n += std::snprintf(row + n, sizeof(row) - static_cast<std::size_t>(n), ",%" PRId64 ",%" PRId64 ",,", allocated,
+                     reserved);
+  if (budget != 0) n += std::snprintf(row + n, sizeof(row) - static_cast<std::size_t>(n), "%" PRIu64, budget);
+  row[n++] = '\n';
+  if (write_all(fd, row, static_cast<std::size_t>(n))) g_rows.fetch_add(1, std::memory_order_relaxed);
+}
+
+void forget_timeline_after_fork() noexcept {
+  const int fd = g_fd.exchange(-1, std::memory_order_acq_rel);
+  if (fd >= 0) close(fd);
+  g_last_row_ns.store(0, std::memory_order_relaxed);
+  g_peak_written.store(-1, std::memory_order_relaxed);
+  g_rows.store(0, std::memory_order_relaxed);
+  g_dropped.store(0, std::memory_order_relaxed);
+}
+
+std::uint64_t timeline_rows_written() noexcept { return g_rows.load(std::memory_order_relaxed); }
+std::uint64_t timeline_rows_dropped() noexcept { return g_dropped.load(std::memory_order_relaxed); }
+
+}  // namespace oomguard::preload

@@ -1,0 +1,282 @@
+// One typed suite, instantiated over every allocator configuration.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "allocator_fixtures.hpp"
+#include "oomguard/error.hpp"
+
+using namespace oomguard;
+using namespace oomguard::test;
+
+template <typename Config>
+class AllocatorSuite : public ::testing::Test {
+ protected:
+  AllocatorUnderTest<Config> under_test;
+  SimulatedDevice& device() { return *under_test.device; }
+  Ledger& ledger() { return under_test.ledger; }
+  CachingAllocator& allocator() { return *under_test.allocator; }
+
+  // Everything returned, the cache emptied: nothing may be left anywhere.
+  void expect_clean() {
+    allocator().release_cached();
+    for (int d = 0; d < 2; ++d) {
+      const auto s = allocator().stats(d);
+      EXPECT_EQ(s.allocated_bytes, 0u);
+      EXPECT_EQ(s.requested_bytes, 0u);
+      EXPECT_EQ(s.reserved_bytes, 0u);
+      EXPECT_EQ(s.live_allocations, 0u);
+      EXPECT_EQ(device().used_bytes(d), 0u);
+      const auto l = ledger().device_stats(d);
+      EXPECT_EQ(l.allocated, 0);
+      EXPECT_EQ(l.reserved, 0);
+      EXPECT_EQ(l.live_allocations, 0);
+    }
+    EXPECT_EQ(device().outstanding(), 0u);
+    EXPECT_TRUE(ledger().live_allocations().empty());
+  }
+};
+TYPED_TEST_SUITE_P(AllocatorSuite);
+
+TYPED_TEST_P(AllocatorSuite, AllocatesAlignedDistinctBlocksOfManySizes) {
+  std::vector<std::pair<void*, std::size_t>> blocks;
+  for (std::size_t size : {1ul, 511ul, 512ul, 4097ul, 65536ul, 1ul << 20, (1ul << 20) + 1, 3ul << 20, 25ul << 20}) {
+    void* p = this->allocator().allocate(size, 0, 0);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 512, 0u);
+    if constexpr (TypeParam::kWritable) std::memset(p, 0xab, size);
+    blocks.emplace_back(p, size);
+  }
+  std::sort(blocks.begin(), blocks.end());
+  for (std::size_t i = 1; i < blocks.size(); ++i) {
+    EXPECT_GE(reinterpret_cast<std::uintptr_t>(blocks[i].first),
+              reinterpret_cast<std::uintptr_t>(blocks[i - 1].first) + blocks[i - 1].second);
+  }
+  for (auto [p, size] : blocks) this->allocator().deallocate(p, size, 0, 0);
+  this->expect_clean();
+}
+
+TYPED_TEST_P(AllocatorSuite, FreedBlocksAreServedFromTheCache) {
+  void* a = this->allocator().allocate(3000, 0, 0);
+  void* big = this->allocator().allocate(30 << 20, 0, 0);
+  const auto before = this->allocator().stats(0);
+  this->allocator().deallocate(a, 3000, 0, 0);
+  this->allocator().deallocate(big, 30 << 20, 0, 0);
+  void* again = this->allocator().allocate(2900, 0, 0);
+  void* big_again = this->allocator().allocate(29 << 20, 0, 0);
+  const auto after = this->allocator().stats(0);
+  EXPECT_EQ(after.upstream_allocs, before.upstream_allocs);
+  EXPECT_EQ(after.cache_hits, before.cache_hits + 2);
+  EXPECT_EQ(again, a);
+  EXPECT_EQ(big_again, big);
+  this->allocator().deallocate(again, 2900, 0, 0);
+  this->allocator().deallocate(big_again, 29 << 20, 0, 0);
+  this->expect_clean();
+}
+
+TYPED_TEST_P(AllocatorSuite, SplitBlocksCoalesceBackIntoTheirSegment) {
+  // Three medium blocks share one 20 MiB segment; freed in any order they
+  // merge back, and one 20 MiB request is then a hit.
+  void* a = this->allocator().allocate(5 << 20, 0, 0);
+  void* b = this->allocator().allocate(5 << 20, 0, 0);
+  void* c = this->allocator().allocate(5 << 20, 0, 0);
+  EXPECT_EQ(this->allocator().stats(0).segments, 1u);
+  this->allocator().deallocate(b, 5 << 20, 0, 0);
+  this->allocator().deallocate(a, 5 << 20, 0, 0);
+  this->allocator().deallocate(c, 5 << 20, 0, 0);
+  const auto s = this->allocator().stats(0);
+  EXPECT_EQ(s.largest_free_block, 20u << 20);
+  EXPECT_DOUBLE_EQ(s.fragmentation, 0.0);
+  void* whole = this->allocator().allocate(20 << 20, 0, 0);
+  EXPECT_EQ(whole, a);
+  EXPECT_EQ(this->allocator().stats(0).upstream_allocs, s.upstream_allocs);
+  this->allocator().deallocate(whole, 20 << 20, 0, 0);
+  this->expect_clean();
+}
+
+TYPED_TEST_P(AllocatorSuite, BestFitPicksTheSmallestFreeBlockThatHolds) {
+  // Each request of 10 MiB or more gets a segment of its own, so these three
+  // free blocks cannot coalesce.
+  void* b30 = this->allocator().allocate(30 << 20, 0, 0);
+  void* b22 = this->allocator().allocate(22 << 20, 0, 0);
+  void* b26 = this->allocator().allocate(26 << 20, 0, 0);
+  void* b23 = this->allocator().allocate((22 << 20) + 4096, 0, 0);  // same bin as 22 MiB, larger
+  this->allocator().deallocate(b30, 30 << 20, 0, 0);
+  this->allocator().deallocate(b26, 26 << 20, 0, 0);
+  this->allocator().deallocate(b23, (22 << 20) + 4096, 0, 0);
+  this->allocator().deallocate(b22, 22 << 20, 0, 0);
+  void* got21 = this->allocator().allocate(21 << 20, 0, 0);
+  EXPECT_EQ(got21, b22);
+  void* got25 = this->allocator().allocate(25 << 20, 0, 0);
+  EXPECT_EQ(got25, b26);
+  void* got22 = this->allocator().allocate((22 << 20) + 1, 0, 0);
+  EXPECT_EQ(got22, b23);
+  this->allocator().deallocate(got21, 21 << 20, 0, 0);
+  this->allocator().deallocate(got25, 25 << 20, 0, 0);
+  this->allocator().deallocate(got22, (22 << 20) + 1, 0, 0);
+  this->expect_clean();
+}
+
+TYPED_TEST_P(AllocatorSuite, StatsAreConsistent) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 50; ++i) blocks.push_back(this->allocator().allocate(1000 + i * 70000, 0, 0));
+  for (int i = 0; i < 50; i += 2) this->allocator().deallocate(blocks[i], 1000 + i * 70000, 0, 0);
+  const auto s = this->allocator().stats(0);
+  EXPECT_LE(s.allocated_bytes, s.reserved_bytes);
+  EXPECT_LE(s.requested_bytes, s.allocated_bytes);
+  EXPECT_LE(s.largest_free_block, s.reserved_bytes - s.allocated_bytes);
+  EXPECT_GE(s.fragmentation, 0.0);
+  EXPECT_LE(s.fragmentation, 1.0);
+  EXPECT_EQ(s.live_allocations, 25u);
+  EXPECT_EQ(s.reserved_bytes, this->device().used_bytes(0));
+  EXPECT_EQ(this->ledger().device_stats(0).reserved, static_cast<std::int64_t>(s.reserved_bytes));
+  EXPECT_EQ(this->ledger().device_stats(0).allocated, static_cast<std::int64_t>(s.requested_bytes));
+  for (int i = 1; i < 50; i += 2) this->allocator().deallocate(blocks[i], 1000 + i * 70000, 0, 0);
+  this->expect_clean();
+}
+
+TYPED_TEST_P(AllocatorSuite, StreamsHaveTheirOwnPoolsWhenConfigured) {
+  void* a = this->allocator().allocate(4096, 0, /*stream=*/1);
+  this->allocator().deallocate(a, 4096, 0, 1);
+  void* b = this->allocator().allocate(4096, 0, /*stream=*/2);
+  if (TypeParam::options().per_stream_pools) {
+    EXPECT_NE(a, b);  // a block freed on stream 1 is not reused on stream 2
+    EXPECT_EQ(this->allocator().stats(0).segments, 2u);
+  } else {
+    EXPECT_EQ(a, b);
+  }
+  this->allocator().deallocate(b, 4096, 0, 2);
+  this->expect_clean();
+}
+
+TYPED_TEST_P(AllocatorSuite, AllocationsFeedTheLedgerWithTheirTags) {
+  set_process_phase(Phase::forward);
+  void* act = this->allocator().allocate(1000, 0, 0);
+  void* w = nullptr;
+  {
+    CategoryScope scope(Category::weights);
+    w = this->allocator().allocate(2000, 1, 0);
+  }
+  set_process_phase(Phase::idle);
+  EXPECT_EQ(this->ledger().find(reinterpret_cast<std::uintptr_t>(act))->category, Category::activations);
+  EXPECT_EQ(this->ledger().device_stats(1).current[index(Category::weights)], 2000);
+  this->allocator().deallocate(act, 1000, 0, 0);
+  this->allocator().deallocate(w, 2000, 1, 0);
+  this->expect_clean();
+}
+
+TYPED_TEST_P(AllocatorSuite, BadInputsGiveClearErrorsAndChangeNothing) {
+  EXPECT_THROW((void)this->allocator().allocate(0, 0, 0), invalid_request);
+  EXPECT_THROW((void)this->allocator().allocate(8, 5, 0), invalid_request);
+  void* p = this->allocator().allocate(1234, 0, 0);
+  const auto before = this->allocator().stats(0);
+  const auto ledger_before = this->ledger().device_stats(0);
+  auto expect_refused = [&](auto&& call, const char* needle) {
+    try {
+      call();
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const invalid_free& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("nothing was freed"), std::string::npos) << e.what();
+    }
+  };
+  int local = 0;
+  expect_refused([&] { this->allocator().deallocate(&local, 4, 0, 0); }, "foreign pointer");
+  expect_refused([&] { this->allocator().deallocate(p, 1234, 1, 0); }, "allocated on device 0");
+  expect_refused([&] { this->allocator().deallocate(p, 999, 0, 0); }, "allocated with size 1234");
+  expect_refused([&] { this->allocator().deallocate(static_cast<char*>(p) + 512, 4, 0, 0); }, "not a live");
+  EXPECT_THROW(this->allocator().deallocate(p, 1234, 9, 0), invalid_free);
+  const auto after = this->allocator().stats(0);
+  EXPECT_EQ(after.allocated_bytes, before.allocated_bytes);
+  EXPECT_EQ(after.live_allocations, before.live_allocations);
+  EXPECT_EQ(after.invalid_frees, before.invalid_frees + 3);  // the wrong-device free counts on device 1
+  EXPECT_EQ(this->allocator().stats(1).invalid_frees, 1u);
+  EXPECT_EQ(this->ledger().device_stats(0).allocated, ledger_before.allocated);
+
+  this->allocator().deallocate(p, 1234, 0, 0);
+  expect_refused([&] { this->allocator().deallocate(p, 1234, 0, 0); }, "double free");
+  // Still fully usable.
+  void* q = this->allocator().allocate(1234, 0, 0);
+  this->allocator().deallocate(q, 1234, 0, 0);
+  this->expect_clean();
+}
+
+// Every upstream call is made to fail in turn, once and for good: each run
+// either completes or ends in a clean out_of_memory, and nothing leaks.
+TYPED_TEST_P(AllocatorSuite, FaultAtEveryUpstreamCallIsClean) {
+  const std::vector<std::size_t> sizes = {100, 3 << 20, 700000, 40 << 20, 512, 12 << 20, 2000, 64 << 20};
+  auto workload = [&]() -> bool {
+    std::vector<std::pair<void*, std::size_t>> held;
+    bool ok = true;
+    try {
+      for (int round = 0; round < 3; ++round) {
+        for (std::size_t s : sizes) held.emplace_back(this->allocator().allocate(s + round, 0, 0), s + round);
+        for (std::size_t i = 0; i < held.size(); i += 2) this->allocator().deallocate(held[i].first, held[i].second, 0, 0);
+        std::erase_if(held, [&, i = std::size_t{0}](const auto&) mutable { return (i++ % 2) == 0; });
+      }
+    } catch (const out_of_memory& e) {
+      ok = false;
+      EXPECT_GT(e.context().requested_bytes, 0u);
+      EXPECT_FALSE(e.context().reason.empty());
+    }
+    for (auto [p, s] : held) this->allocator().deallocate(p, s, 0, 0);
+    return ok;
+  };
+  ASSERT_TRUE(workload());
+  this->expect_clean();
+  const std::uint64_t calls = this->device().allocate_calls();
+  ASSERT_GT(calls, 3u);
+  int failures = 0;
+  for (std::uint64_t n = 1; n <= calls; ++n) {
+    for (bool persistent : {false, true}) {
+      this->device().fail_call(n, persistent);
+      failures += workload() ? 0 : 1;
+      this->device().clear_faults();
+      this->expect_clean();
+    }
+  }
+  EXPECT_GT(failures, 0);  // the persistent faults must surface
+}
+
+TYPED_TEST_P(AllocatorSuite, ConcurrentUseKeepsExactAccounts) {
+  constexpr int kThreads = 4;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t + 100);
+      std::vector<std::pair<void*, std::size_t>> held;
+      for (int i = 0; i < 3000; ++i) {
+        if (rng() % 2 == 0 || held.empty()) {
+          const std::size_t size = rng() % 8 == 0 ? (1 << 20) + rng() % (8 << 20) : 1 + rng() % 200000;
+          void* p = this->allocator().allocate(size, t % 2, static_cast<std::uintptr_t>(rng() % 2));
+          if constexpr (TypeParam::kWritable) static_cast<char*>(p)[size - 1] = 1;
+          held.emplace_back(p, size);
+        } else {
+          const auto k = rng() % held.size();
+          this->allocator().deallocate(held[k].first, held[k].second, t % 2, 0);
+          held.erase(held.begin() + static_cast<long>(k));
+        }
+      }
+      for (auto [p, s] : held) this->allocator().deallocate(p, s, t % 2, 0);
+    });
+  }
+  for (auto& th : threads) th.join();
+  this->expect_clean();
+}
+
+REGISTER_TYPED_TEST_SUITE_P(AllocatorSuite, AllocatesAlignedDistinctBlocksOfManySizes,
+                            FreedBlocksAreServedFromTheCache, SplitBlocksCoalesceBackIntoTheirSegment,
+                            BestFitPicksTheSmallestFreeBlockThatHolds,
+                            StatsAreConsistent, StreamsHaveTheirOwnPoolsWhenConfigured,
+                            AllocationsFeedTheLedgerWithTheirTags, BadInputsGiveClearErrorsAndChangeNothing,
+                            FaultAtEveryUpstreamCallIsClean, ConcurrentUseKeepsExactAccounts);
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Default, AllocatorSuite, DefaultConfig);
+INSTANTIATE_TYPED_TEST_SUITE_P(Budgeted, AllocatorSuite, BudgetedConfig);
+INSTANTIATE_TYPED_TEST_SUITE_P(SharedStreamPool, AllocatorSuite, SharedStreamPoolConfig);
+INSTANTIATE_TYPED_TEST_SUITE_P(CategoryLimited, AllocatorSuite, CategoryLimitedConfig);
+INSTANTIATE_TYPED_TEST_SUITE_P(VirtualAddresses, AllocatorSuite, VirtualAddressConfig);

@@ -1,0 +1,235 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "oomguard/ledger.hpp"
+
+using namespace oomguard;
+
+namespace {
+Tag tag(Category c, Phase p = Phase::forward, std::int64_t step = 0) { return Tag{c, p, step}; }
+std::int64_t at(const CategoryBytes& b, Category c) { return b[index(c)]; }
+}  // namespace
+
+TEST(Ledger, RecordReleaseAndPeaks) {
+  Ledger ledger;
+  ledger.record(0x1000, 100, 0, 0, tag(Category::weights));
+  ledger.record(0x2000, 50, 0, 0, tag(Category::activations));
+  ledger.record(0x3000, 70, 1, 0, tag(Category::activations));
+  auto d0 = ledger.device_stats(0);
+  EXPECT_EQ(at(d0.current, Category::weights), 100);
+  EXPECT_EQ(at(d0.current, Category::activations), 50);
+  EXPECT_EQ(d0.allocated, 150);
+  EXPECT_EQ(d0.live_allocations, 2);
+  EXPECT_EQ(ledger.device_stats(1).allocated, 70);
+
+  const auto released = ledger.release(0x2000);
+  ASSERT_TRUE(released.has_value());
+  EXPECT_EQ(released->size, 50u);
+  EXPECT_EQ(released->category, Category::activations);
+  d0 = ledger.device_stats(0);
+  EXPECT_EQ(d0.allocated, 100);
+  EXPECT_EQ(d0.peak_allocated, 150);
+  EXPECT_EQ(at(d0.peak, Category::activations), 50);
+  EXPECT_EQ(ledger.stats().size(), 2u);
+}
+
+TEST(Ledger, UnknownFreeIsCountedAndChangesNothing) {
+  Ledger ledger;
+  ledger.record(0x1000, 10, 0, 0, tag(Category::weights));
+  EXPECT_FALSE(ledger.release(0x9999).has_value());
+  EXPECT_FALSE(ledger.release(0x1000 + 1).has_value());
+  EXPECT_EQ(ledger.device_stats(0).allocated, 10);
+  EXPECT_EQ(ledger.counters().unknown_frees, 2u);
+  ASSERT_TRUE(ledger.release(0x1000));
+  EXPECT_FALSE(ledger.release(0x1000).has_value());  // double free
+  EXPECT_EQ(ledger.counters().unknown_frees, 3u);
+}
+
+TEST(Ledger, RecordOverALiveAddressReplacesIt) {
+  Ledger ledger;
+  ledger.record(0x1000, 10, 0, 0, tag(Category::weights));
+  ledger.record(0x1000, 30, 0, 0, tag(Category::gradients));
+  const auto d = ledger.device_stats(0);
+  EXPECT_EQ(at(d.current, Category::weights), 0);
+  EXPECT_EQ(at(d.current, Category::gradients), 30);
+  EXPECT_EQ(d.live_allocations, 1);
+  EXPECT_EQ(ledger.counters().replaced_records, 1u);
+}
+
+TEST(Ledger, RetagMovesBytesAndRaisesTheNewCategorysPeak) {
+  Ledger ledger;
+  ledger.record(0x1000, 64, 0, 0, tag(Category::activations));
+  EXPECT_TRUE(ledger.retag(0x1000, Category::gradients));
+  const auto d = ledger.device_stats(0);
+  EXPECT_EQ(at(d.current, Category::activations), 0);
+  EXPECT_EQ(at(d.current, Category::gradients), 64);
+  EXPECT_EQ(at(d.peak, Category::gradients), 64);
+  EXPECT_EQ(d.allocated, 64);
+  EXPECT_EQ(d.peak_allocated, 64);  // a retag is not an allocation
+  EXPECT_FALSE(ledger.retag(0x2000, Category::weights));
+  EXPECT_EQ(ledger.find(0x1000)->category, Category::gradients);
+}
+
+TEST(Ledger, StepPeaksCloseAtEachBoundary) {
+  Ledger ledger;
+  ledger.begin_step(1);
+  ledger.record(0x1000, 100, 0, 0, tag(Category::activations, Phase::forward, 1));
+  ledger.release(0x1000);
+  ledger.begin_step(2);
+  ledger.record(0x2000, 300, 0, 0, tag(Category::activations, Phase::forward, 2));
+  ledger.record(0x3000, 10, 0, 0, tag(Category::weights, Phase::forward, 2));
+  ledger.release(0x2000);
+  const auto peaks = ledger.step_peaks();
+  ASSERT_GE(peaks.size(), 2u);
+  const StepPeak& step1 = peaks[peaks.size() - 2];
+  const StepPeak& step2 = peaks.back();
+  EXPECT_EQ(step1.step, 1);
+  EXPECT_EQ(step1.peak_allocated, 100);
+  EXPECT_EQ(step2.step, 2);
+  EXPECT_EQ(step2.peak_allocated, 310);
+  EXPECT_EQ(at(step2.peak_by_category, Category::activations), 300);
+  EXPECT_EQ(process_step(), 2);
+  set_process_step(0);
+}
+
+TEST(Ledger, EventRingIsBoundedOrderedAndRecent) {
+  Ledger ledger(/*event_capacity=*/Ledger::kShards * 4);
+  for (std::uintptr_t i = 1; i <= 5000; ++i) {
+    ledger.record(i << 12, i, 0, 0, tag(Category::temporary));
+    ledger.release(i << 12);
+  }
+  const auto events = ledger.recent_events();
+  EXPECT_LE(events.size(), Ledger::kShards * 4);
+  EXPECT_GT(events.size(), 0u);
+  for (std::size_t i = 1; i < events.size(); ++i) EXPECT_LE(events[i - 1].time_ns, events[i].time_ns);
+  // The last event of all is the last free.
+  EXPECT_EQ(events.back().kind, EventKind::free);
+  EXPECT_EQ(events.back().address, std::uintptr_t{5000} << 12);
+}
+
+TEST(Ledger, SegmentsTrackReservedWithPeak) {
+  Ledger ledger;
+  ledger.segment_alloc(0, 1 << 20, 0x10000);
+  ledger.segment_alloc(0, 2 << 20, 0x20000);
+  ledger.segment_free(0, 1 << 20, 0x10000);
+  const auto d = ledger.device_stats(0);
+  EXPECT_EQ(d.reserved, 2 << 20);
+  EXPECT_EQ(d.peak_reserved, 3 << 20);
+}
+
+TEST(Ledger, CpuDeviceHasItsOwnSlotAndBadDevicesAreRejected) {
+  Ledger ledger;
+  ledger.record(0x1000, 8, kCpuDevice, 0, tag(Category::weights));
+  EXPECT_EQ(ledger.device_stats(kCpuDevice).allocated, 8);
+  EXPECT_EQ(ledger.device_stats(0).allocated, 0);
+  EXPECT_ANY_THROW(ledger.record(0x2000, 8, kMaxDevices, 0, tag(Category::weights)));
+  EXPECT_ANY_THROW(ledger.record(0x2000, 8, -2, 0, tag(Category::weights)));
+  EXPECT_EQ(ledger.counters().allocations, 1u);
+}
+
+// Many threads allocate, free and retag; afterwards every total equals the
+// ground truth to the byte, computed independently from what each thread did.
+TEST(Ledger, ExactUnderConcurrency) {
+  Ledger ledger;
+  constexpr int kThreads = 8;
+  constexpr int kOps = 20000;
+  struct Truth {
+    std::map<std::uintptr_t, std::pair<std::uint64_t, Category>> live;
+    std::uint64_t allocations = 0;
+  };
+  std::vector<Truth> truth(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      Truth& mine = truth[t];
+      std::uintptr_t next = (std::uintptr_t{1} << 40) * (t + 1);
+      for (int i = 0; i < kOps; ++i) {
+        const auto roll = rng() % 10;
+        if (roll < 5 || mine.live.empty()) {
+          const std::uint64_t size = 1 + rng() % 4096;
+          const auto c = static_cast<Category>(rng() % kNumCategories);
+          const int device = static_cast<int>(rng() % 2);
+          next += 4096;
+          ledger.record(next, size, device, 0, Tag{c, Phase::forward, 0});
+          mine.live[next] = {size, c};
+          ++mine.allocations;
+        } else {
+          auto it = mine.live.begin();
+          std::advance(it, static_cast<long>(rng() % mine.live.size()));
+          if (roll < 8) {
+            ASSERT_TRUE(ledger.release(it->first).has_value());
+            mine.live.erase(it);
+          } else {
+            const auto c = static_cast<Category>(rng() % kNumCategories);
+            ASSERT_TRUE(ledger.retag(it->first, c));
+            it->second.second = c;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+
+  CategoryBytes expected[2]{};
+  std::uint64_t expected_allocations = 0;
+  std::size_t expected_live = 0;
+  for (const Truth& mine : truth) {
+    expected_allocations += mine.allocations;
+    expected_live += mine.live.size();
+  }
+  // Ground truth from the threads' own books: device comes from the Ledger's
+  // record, size and category from the thread.
+  for (const Truth& mine : truth) {
+    for (const auto& [address, entry] : mine.live) {
+      const auto rec = ledger.find(address);
+      ASSERT_TRUE(rec.has_value());
+      ASSERT_EQ(rec->size, entry.first);
+      ASSERT_EQ(rec->category, entry.second);
+      expected[rec->device][index(entry.second)] += static_cast<std::int64_t>(entry.first);
+    }
+  }
+  std::int64_t live_total = 0;
+  for (int device = 0; device < 2; ++device) {
+    const auto d = ledger.device_stats(device);
+    EXPECT_EQ(d.current, expected[device]) << "device " << device;
+    std::int64_t sum = 0;
+    for (auto b : expected[device]) sum += b;
+    EXPECT_EQ(d.allocated, sum);
+    EXPECT_GE(d.peak_allocated, d.allocated);
+    live_total += d.live_allocations;
+  }
+  EXPECT_EQ(static_cast<std::size_t>(live_total), expected_live);
+  EXPECT_EQ(ledger.live_allocations().size(), expected_live);
+  EXPECT_EQ(ledger.counters().allocations, expected_allocations);
+}
+
+// A peak is exact when one thread's allocations are the only ones in flight.
+TEST(Ledger, PeakIsTheMaximumOfTheRunningTotal) {
+  Ledger ledger;
+  std::mt19937_64 rng(42);
+  std::vector<std::pair<std::uintptr_t, std::uint64_t>> live;
+  std::int64_t total = 0;
+  std::int64_t peak = 0;
+  for (int i = 0; i < 10000; ++i) {
+    if (rng() % 3 != 0 || live.empty()) {
+      const std::uint64_t size = 1 + rng() % 100000;
+      const std::uintptr_t address = 0x100000 + static_cast<std::uintptr_t>(i) * 16;
+      ledger.record(address, size, 0, 0, Tag{Category::activations, Phase::forward, 0});
+      live.emplace_back(address, size);
+      total += static_cast<std::int64_t>(size);
+      peak = std::max(peak, total);
+    } else {
+      const auto k = rng() % live.size();
+      ledger.release(live[k].first);
+      total -= static_cast<std::int64_t>(live[k].second);
+      live.erase(live.begin() + static_cast<long>(k));
+    }
+  }
+  EXPECT_EQ(ledger.device_stats(0).peak_allocated, peak);
+  EXPECT_EQ(ledger.device_stats(0).allocated, total);
+}

@@ -1,0 +1,137 @@
+// Runs the oomguard executable as a user would.
+#include <array>
+#include <cstdio>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+namespace {
+
+struct Result {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+Result run(const std::string& args) {
+  Result r;
+  const std::string command = std::string(OOMGUARD_CLI_PATH) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return r;
+  std::array<char, 4096> buffer{};
+  std::size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0) r.output.append(buffer.data(), n);
+  const int raw = pclose(pipe);
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return r;
+}
+
+nlohmann::json run_json(const std::string& args) {
+  const auto r = run("estimate --json " + args);
+  EXPECT_EQ(r.status, 0) << r.output;
+  return nlohmann::json::parse(r.output);
+}
+
+}  // namespace
+
+TEST(Cli, DefaultIsTheReferenceCase) {
+  const auto doc = run_json("--gpu A100-80GB");
+  EXPECT_EQ(doc["model"]["name"], "mistral-7b-v0.1");
+  EXPECT_EQ(doc["setup"]["batch_size"], 1);
+  EXPECT_EQ(doc["setup"]["seq_len"], 1024);
+  EXPECT_EQ(doc["setup"]["optimizer"], "adamw");
+  EXPECT_EQ(doc["setup"]["method"], "full");
+  EXPECT_EQ(doc["setup"]["dtype"], "bf16");
+}
+
+TEST(Cli, JsonSchemaIsStable) {
+  const auto doc = run_json("--model llama-3-8b --gpu H100-80GB --method lora --fit");
+  EXPECT_EQ(doc["schema"], "oomguard.estimate/1");
+  for (const char* key : {"parameters", "trainable_parameters", "peak_bytes", "allocator_slack_bytes",
+                          "cuda_context_bytes", "headroom_bytes"})
+    EXPECT_TRUE(doc.at(key).is_number_integer()) << key;
+  EXPECT_TRUE(doc.at("fits").is_boolean());
+  EXPECT_TRUE(doc.at("peak_phase").is_string());
+  for (const char* key : {"model", "setup", "gpu", "categories_at_peak", "activation_model", "naive_estimate"})
+    EXPECT_TRUE(doc.at(key).is_object()) << key;
+  for (const char* c : {"weights", "gradients", "optimizer", "activations", "adapters", "temporary", "checkpoint",
+                        "non_torch", "unknown"})
+    EXPECT_TRUE(doc["categories_at_peak"].at(c).is_number_integer()) << c;
+  ASSERT_TRUE(doc.at("components").is_array());
+  for (const auto& c : doc["components"]) {
+    EXPECT_TRUE(c.at("name").is_string());
+    EXPECT_TRUE(c.at("category").is_string());
+    EXPECT_TRUE(c.at("bytes").is_number_integer());
+  }
+  ASSERT_EQ(doc.at("phases").size(), 3u);
+  for (const auto& p : doc["phases"]) {
+    EXPECT_TRUE(p.at("phase").is_string());
+    EXPECT_TRUE(p.at("tensor_bytes").is_number_integer());
+  }
+  ASSERT_TRUE(doc.at("fit").is_array());
+  for (const auto& f : doc["fit"]) {
+    EXPECT_TRUE(f.at("setup").is_object());
+    EXPECT_TRUE(f.at("changes").is_array());
+    EXPECT_TRUE(f.at("relative_speed").is_number());
+  }
+  // The categories at the peak add up to the peak, less the slack.
+  std::int64_t sum = 0;
+  for (const auto& [k, v] : doc["categories_at_peak"].items()) sum += v.get<std::int64_t>();
+  EXPECT_NEAR(static_cast<double>(sum + doc["allocator_slack_bytes"].get<std::int64_t>()),
+              static_cast<double>(doc["peak_bytes"].get<std::int64_t>()), 16.0);
+}
+
+TEST(Cli, WithoutAGpuFitsIsNull) {
+  const auto doc = run_json("--model gpt2");
+  EXPECT_TRUE(doc["fits"].is_null());
+  EXPECT_TRUE(doc["gpu"].is_null());
+}
+
+TEST(Cli, GpuMemoryAcceptsSizes) {
+  const auto doc = run_json("--model gpt2 --gpu-memory 24GiB");
+  EXPECT_EQ(doc["gpu"]["memory_bytes"], 24LL << 30);
+}
+
+TEST(Cli, HumanOutputSaysWhetherItFits) {
+  const auto r = run("estimate --model mistral-7b-v0.1 --gpu A100-80GB");
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.output.find("fits    yes"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("naive"), std::string::npos);
+  const auto no = run("estimate --model mistral-7b-v0.1 --gpu L4");
+  EXPECT_NE(no.output.find("fits    NO"), std::string::npos) << no.output;
+}
+
+TEST(Cli, BadInputGivesClearErrors) {
+  struct Case {
+    const char* args;
+    const char* expected;
+  };
+  for (const auto& c : {Case{"--model gpt5", "unknown model \"gpt5\"; built-in models:"},
+                        Case{"--optimizer adam", "accepted: adamw, adamw-8bit"},
+                        Case{"--dtype int8", "accepted: bf16, fp16, fp32"},
+                        Case{"--method prefix", "accepted: full, lora, qlora"},
+                        Case{"--attention xformers", "accepted: eager, sdpa, flash"},
+                        Case{"--zero 4", "accepted: 0, 1, 2, 3, fsdp"},
+                        Case{"--zero 3", "world-size"},
+                        Case{"--gpu A200", "known: T4"},
+                        Case{"--gpu-memory lots", "--gpu-memory"},
+                        Case{"--batch-size 0", "batch size must be at least 1"},
+                        Case{"--method lora --lora-targets qkv", "linear modules: down_proj"},
+                        Case{"--config /nonexistent/config.json", "cannot open"},
+                        Case{"--fit", "--fit needs a device size"},
+                        Case{"--no-such-flag", "--no-such-flag"},
+                        Case{"--model gpt2 --config x.json", "excludes"}}) {
+    const auto r = run(std::string("estimate ") + c.args);
+    EXPECT_NE(r.status, 0) << c.args;
+    EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.args << " -> " << r.output;
+  }
+}
+
+TEST(Cli, DumpConfigRoundTrips) {
+  const auto r = run("estimate --model qwen2.5-7b --dump-config");
+  ASSERT_EQ(r.status, 0);
+  const auto config = nlohmann::json::parse(r.output);
+  EXPECT_EQ(config["model_type"], "qwen2");
+  EXPECT_EQ(config["hidden_size"], 3584);
+}

@@ -1,0 +1,183 @@
+#include <gtest/gtest.h>
+
+#include "oomguard/error.hpp"
+#include "oomguard/guard/estimator.hpp"
+#include "oomguard/guard/fit_search.hpp"
+#include "oomguard/guard/gpu_table.hpp"
+#include "oomguard/guard/model_table.hpp"
+
+namespace og = oomguard::guard;
+
+namespace {
+
+og::ModelSpec mistral() { return og::parse_model_spec(og::builtin_model_config("mistral-7b-v0.1")); }
+
+// Mistral-7B-v0.1 from the architecture, independent of parameter_tensors().
+constexpr double kH = 4096, kKv = 1024, kI = 14336, kL = 32, kV = 32000, kHeads = 32, kHeadDim = 128;
+constexpr double kN = kL * (2 * kH * kH + 2 * kH * kKv + 3 * kH * kI + 2 * kH) + 2 * kV * kH + kH;
+
+og::EstimateOptions reference(og::DType dtype, bool mixed) {
+  og::EstimateOptions o;  // batch 1, seq 1024, AdamW, full, sdpa: the defaults
+  o.setup.dtype = dtype;
+  o.setup.mixed_precision = mixed;
+  o.gpu_memory_bytes = og::find_gpu("A100-80GB").memory_bytes;
+  return o;
+}
+
+// SDPA, full fine-tune, per token per layer: two norms (fp32 upcast, rsqrt,
+// normed), the inputs of qkv, gate/up and down, q/k/v and the attention
+// output, log-sum-exp, and the gated MLP's three I-wide tensors.
+double sdpa_layer_bytes_per_token(double d) {
+  const double norms = 2 * (4 * kH + 4 + d * kH);
+  const double linear_inputs = d * kH + d * kH + d * kI;
+  const double attention = d * (kH + 2 * kKv) + d * kH + 4 * kHeads;
+  const double mlp = 3 * d * kI;
+  return norms + linear_inputs + attention + mlp;
+}
+
+}  // namespace
+
+struct PrecisionCase {
+  og::DType dtype;
+  bool mixed;
+  double weight_bytes, grad_bytes, master_bytes, state_bytes;
+};
+
+class ReferenceCase : public ::testing::TestWithParam<PrecisionCase> {};
+
+TEST_P(ReferenceCase, ModelStatesFollowTheDtypeRules) {
+  const auto p = GetParam();
+  const auto e = og::estimate(mistral(), reference(p.dtype, p.mixed));
+  EXPECT_EQ(e.parameters, static_cast<std::int64_t>(kN));
+  EXPECT_DOUBLE_EQ(e.component("weights"), p.weight_bytes * kN);
+  EXPECT_DOUBLE_EQ(e.component("gradients"), p.grad_bytes * kN);
+  EXPECT_DOUBLE_EQ(e.component("master_weights"), p.master_bytes * kN);
+  EXPECT_DOUBLE_EQ(e.component("optimizer_states"), 2 * p.state_bytes * kN);
+  // foreach AdamW: one sqrt(exp_avg_sq) temporary as large as the states' dtype.
+  EXPECT_DOUBLE_EQ(e.component("optimizer_step_transient"), p.state_bytes * kN);
+
+  const double d = p.weight_bytes;
+  const double tokens = 1024;
+  const double saved = kL * tokens * sdpa_layer_bytes_per_token(d) +
+                       tokens * ((4 * kH + 4 + 2 * d * kH) + 4 * kV + 16) + 1024 * 2 * d * kHeadDim;
+  EXPECT_NEAR(e.component("activations_saved"), saved, 1e-6 * saved);
+  EXPECT_DOUBLE_EQ(e.component("logits"), tokens * kV * d);
+
+  // Batch 1 without accumulation: the optimizer step is the peak.
+  EXPECT_EQ(e.peak().phase, "optimizer_step");
+  const double step = (p.weight_bytes + p.master_bytes + 2 * p.state_bytes + p.grad_bytes + p.state_bytes) * kN;
+  EXPECT_NEAR(e.peak().tensor_bytes(), step, 1.0);
+  EXPECT_NEAR(e.peak_bytes, step * 1.05 + 512.0 * 1024 * 1024, 1.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, ReferenceCase,
+                         ::testing::Values(PrecisionCase{og::DType::bf16, false, 2, 2, 0, 2},
+                                           PrecisionCase{og::DType::fp16, false, 2, 2, 0, 2},
+                                           PrecisionCase{og::DType::fp32, false, 4, 4, 0, 4},
+                                           PrecisionCase{og::DType::bf16, true, 2, 2, 4, 4}));
+
+TEST(Estimator, ReferenceCaseFitsOnlyInPureBf16) {
+  EXPECT_TRUE(*og::estimate(mistral(), reference(og::DType::bf16, false)).fits);
+  EXPECT_FALSE(*og::estimate(mistral(), reference(og::DType::bf16, true)).fits);
+  EXPECT_FALSE(*og::estimate(mistral(), reference(og::DType::fp32, false)).fits);
+}
+
+TEST(Estimator, NaiveRuleMatchesTheArticle) {
+  const auto naive = og::naive_estimate(mistral(), reference(og::DType::bf16, false).setup);
+  EXPECT_DOUBLE_EQ(naive.activations, 1.0 * 1024 * 4096 * 32 * 2);
+  EXPECT_DOUBLE_EQ(naive.weights + naive.optimizer, 10 * kN);
+}
+
+TEST(Estimator, EagerAttentionAddsAQuadraticTerm) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.attention = og::Attention::eager;
+  const auto at = [&](std::int64_t seq) {
+    o.setup.seq_len = seq;
+    return og::estimate(mistral(), o).activation;
+  };
+  const auto model = at(1024);
+  // fp32 softmax kept, plus its bf16 cast kept by the second matmul.
+  EXPECT_DOUBLE_EQ(model.per_layer_per_token_per_position, kHeads * (4 + 2));
+  const double grow = at(2048).saved_bytes(1, 2048) - 2 * at(1024).saved_bytes(1, 1024);
+  EXPECT_NEAR(grow, kL * kHeads * 6 * (2048.0 * 2048 - 2 * 1024.0 * 1024), 1e-6 * grow);
+  o.setup.attention = og::Attention::flash;
+  EXPECT_EQ(og::estimate(mistral(), o).activation.per_layer_per_token_per_position, 0);
+}
+
+TEST(Estimator, CheckpointingKeepsLayerInputsAndOneLayer) {
+  auto o = reference(og::DType::bf16, false);
+  const auto plain = og::estimate(mistral(), o).activation;
+  o.setup.gradient_checkpointing = true;
+  const auto ckpt = og::estimate(mistral(), o);
+  EXPECT_DOUBLE_EQ(ckpt.activation.per_layer_per_token, 2 * kH);
+  EXPECT_DOUBLE_EQ(ckpt.activation.recompute_per_token, plain.per_layer_per_token);
+  EXPECT_DOUBLE_EQ(ckpt.component("checkpoint_recompute"), 1024 * plain.per_layer_per_token);
+}
+
+TEST(Estimator, LoraTrainsOnlyAdapters) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.method = og::Method::lora;
+  o.setup.lora_r = 16;
+  o.setup.lora_targets = {"q_proj", "v_proj"};
+  const auto e = og::estimate(mistral(), o);
+  const double adapter_params = kL * 16 * ((kH + kH) + (kH + kKv));
+  EXPECT_EQ(e.trainable_parameters, static_cast<std::int64_t>(adapter_params));
+  EXPECT_DOUBLE_EQ(e.component("adapters"), 4 * adapter_params);  // fp32 adapters
+  EXPECT_DOUBLE_EQ(e.component("gradients"), 4 * adapter_params);
+  EXPECT_DOUBLE_EQ(e.component("optimizer_states"), 8 * adapter_params);
+  EXPECT_DOUBLE_EQ(e.component("weights"), 2 * kN);
+  o.setup.method = og::Method::qlora;
+  const auto q = og::estimate(mistral(), o);
+  const double linear = kL * (2 * kH * kH + 2 * kH * kKv + 3 * kH * kI);
+  EXPECT_NEAR(q.component("weights"), (kN - linear) * 2 + linear * (0.5 + 1.0 / 64 + 4.0 / (64 * 256)), 1.0);
+}
+
+TEST(Estimator, LoraTargetsMustExist) {
+  EXPECT_THROW(og::resolve_lora_targets(mistral(), {"qkv_proj"}), oomguard::config_error);
+  EXPECT_EQ(og::resolve_lora_targets(mistral(), {"all-linear"}).size(), 7u);
+}
+
+TEST(Estimator, ShardingDividesWhatItShards) {
+  auto o = reference(og::DType::bf16, false);
+  const auto single = og::estimate(mistral(), o);
+  o.setup.world_size = 8;
+  o.setup.sharding = og::Sharding::zero2;
+  const auto z2 = og::estimate(mistral(), o);
+  EXPECT_DOUBLE_EQ(z2.component("optimizer_states"), single.component("optimizer_states") / 8);
+  EXPECT_DOUBLE_EQ(z2.component("gradients"), single.component("gradients") / 8);
+  EXPECT_DOUBLE_EQ(z2.component("weights"), single.component("weights"));
+  o.setup.sharding = og::Sharding::zero3;
+  EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).component("weights"), single.component("weights") / 8);
+}
+
+TEST(Estimator, InconsistentSetupsAreRejected) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.sharding = og::Sharding::zero3;  // world size 1
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);
+  o = reference(og::DType::fp32, true);
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);
+  o = reference(og::DType::bf16, false);
+  o.setup.batch_size = 0;
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);
+}
+
+TEST(FitSearch, EveryCandidateFitsAndKeepsTheEffectiveBatch) {
+  auto o = reference(og::DType::bf16, true);  // does not fit as given
+  o.setup.batch_size = 8;
+  o.setup.grad_accum = 2;
+  const auto fits = og::fit_search(mistral(), o);
+  ASSERT_FALSE(fits.empty());
+  for (std::size_t i = 0; i < fits.size(); ++i) {
+    EXPECT_TRUE(*fits[i].estimate.fits);
+    EXPECT_EQ(fits[i].setup.batch_size * fits[i].setup.grad_accum, 16);
+    EXPECT_FALSE(fits[i].changes.empty());
+    if (i > 0 && fits[i].setup.method == fits[i - 1].setup.method) {
+      EXPECT_LE(fits[i].relative_speed, fits[i - 1].relative_speed);
+    }
+    if (i > 0 && fits[i - 1].setup.method != og::Method::full) {
+      EXPECT_NE(fits[i].setup.method, og::Method::full);  // the given method comes first
+    }
+  }
+  o.gpu_memory_bytes = 0;
+  EXPECT_THROW(og::fit_search(mistral(), o), oomguard::config_error);
+}
