@@ -12,6 +12,7 @@
 #include "oomguard/c_api.h"
 #include "oomguard/config.hpp"
 #include "oomguard/error.hpp"
+#include "oomguard/guard/run_state.hpp"
 #include "oomguard/ledger.hpp"
 #include "oomguard/tags.hpp"
 #include "own.hpp"
@@ -121,6 +122,23 @@ PYBIND11_MODULE(_C, m) {
   m.def("validate_allocator_conf", [](const std::string& text) {
     (void)parse_allocator_config(parse_conf(text), /*strict=*/false);
   }, "Raise ConfigError on a bad value of an allocator key.");
+  // Guard run state: actions the actuators took (oomguard.actions()).
+  m.def("add_action", [](std::int64_t step, const std::string& kind, const std::string& detail,
+                         std::uint64_t predicted_saving_bytes) {
+    guard::RunState::global().add_action({step, kind, detail, predicted_saving_bytes});
+  }, py::arg("step"), py::arg("kind"), py::arg("detail"), py::arg("predicted_saving_bytes") = 0);
+  m.def("actions", [] {
+    py::list out;
+    for (const guard::ActionRecord& a : guard::RunState::global().actions()) {
+      py::dict d;
+      d["step"] = a.step;
+      d["kind"] = a.kind;
+      d["detail"] = a.detail;
+      d["predicted_saving_bytes"] = a.predicted_saving_bytes;
+      out.append(d);
+    }
+    return out;
+  }, "The guard's actions so far, oldest first.");
   m.attr("ALLOCATOR_CONF_KEYS") = names_of(kAllocatorConfKeys);
   m.attr("CATEGORIES") = names_of(kCategoryNames);
   m.attr("PHASES") = names_of(kPhaseNames);

@@ -1,0 +1,98 @@
+"""(c) A save that would cross the budget completes through host copies and
+the file loads back identical. In a fresh process each, since the cpu
+budget is fixed when oomguard installs.
+
+The model's matrices are stored transposed (non-contiguous views, as after
+a ``.t()`` or an unpacked quantised weight), so save_pretrained and
+safetensors' save_model make a contiguous copy of each on the device,
+all alive at once: twice the weights. The budget admits the weights and one
+matrix more, not all the copies."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+HERE = os.path.dirname(__file__)
+
+SCRIPT = """
+import json, os, sys
+import torch
+import oomguard
+sys.path.insert(0, {here!r})
+from models import tiny_llama
+
+with torch.device("meta"):
+    weights = sum(p.numel() * p.element_size() for p in tiny_llama(layers=2, hidden=128, vocab=2000).parameters())
+oomguard.install(mode="cpu", budget=int(weights * 1.5))
+torch.manual_seed(0)
+model = tiny_llama(layers=2, hidden=128, vocab=2000)
+for p in model.parameters():
+    if p.dim() == 2:
+        p.data = p.data.t().contiguous().t()  # same values, transposed storage
+assert not all(p.is_contiguous() for p in model.parameters())
+
+from oomguard.actions import save_guard
+out = {{"weights": weights}}
+kind = {kind!r}
+target = {target!r}
+
+def save():
+    if kind == "save_pretrained":
+        model.save_pretrained(target)
+        return os.path.join(target, "model.safetensors")
+    import safetensors.torch
+    safetensors.torch.save_model(model, target)
+    return target
+
+with save_guard.unguarded():
+    try:
+        save()
+        out["unguarded"] = "saved"
+    except torch.OutOfMemoryError as error:
+        out["unguarded"] = "oom"
+path = save()
+out["actions"] = oomguard.actions()
+
+from safetensors import safe_open
+state = model.state_dict()
+mismatched, compared = [], 0
+with safe_open(path, framework="pt") as f:
+    for key in f.keys():
+        t = f.get_tensor(key)  # one at a time: the budget holds one more matrix
+        compared += 1
+        if not torch.equal(t, state[key]):
+            mismatched.append(key)
+        del t
+out["compared"], out["mismatched"], out["keys"] = compared, mismatched, len(state)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def _run(kind: str, target: str) -> dict:
+    env = dict(os.environ)
+    env.pop("OOMGUARD_CONF", None)
+    code = textwrap.dedent(SCRIPT.format(here=HERE, kind=kind, target=target))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-4000:]
+    line = [ln for ln in result.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def _check(out: dict, saver: str) -> None:
+    assert out["unguarded"] == "oom", "the unguarded save should cross the budget"
+    guarded = [a for a in out["actions"] if a["kind"] == "save_guard"]
+    assert len(guarded) == 1 and saver in guarded[0]["detail"]
+    assert guarded[0]["predicted_saving_bytes"] > 0.5 * out["weights"]
+    assert out["compared"] == out["keys"] and out["mismatched"] == []
+
+
+def test_save_pretrained_over_budget_goes_through_host_copies(tmp_path):
+    _check(_run("save_pretrained", str(tmp_path / "model")), "save_pretrained")
+
+
+def test_safetensors_save_model_over_budget_goes_through_host_copies(tmp_path):
+    _check(_run("save_model", str(tmp_path / "model.safetensors")), "safetensors.save_model")
