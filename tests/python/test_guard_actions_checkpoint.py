@@ -43,14 +43,14 @@ def test_gradients_identical_with_some_and_all_blocks_checkpointed():
     loss0, grads0 = _grads(model, inputs)
     for k in (2, 4):  # 4 of 4 goes through the model's own gradient_checkpointing_enable
         how = checkpoint.enable(model, k)
-        assert ("gradient_checkpointing_enable" in how) == (k == 4)
+        assert ("the model's" in how) == (k == 4)
         loss, grads = _grads(model, inputs)
         assert torch.equal(loss, loss0)
         for name, g in grads0.items():
             assert torch.allclose(grads[name], g, rtol=1e-5, atol=1e-7), name
         checkpoint.disable(model)
     assert checkpoint.checkpointed_blocks(model) == 0
-    assert not model.model.gradient_checkpointing if hasattr(model.model, "gradient_checkpointing") else True
+    assert not any(getattr(layer, "gradient_checkpointing", False) for layer in model.model.layers)
 
 
 def test_activation_peak_falls_about_one_block_per_checkpointed_block():
@@ -61,7 +61,7 @@ def test_activation_peak_falls_about_one_block_per_checkpointed_block():
     profile = checkpoint.profile_blocks(model)
     peaks = [_activation_peak(model, optimizer, inputs)]
     per_block = profile.per_block_bytes()
-    assert per_block and per_block > 0
+    assert per_block and per_block > 0, (profile.kept, profile._start)
     for k in (1, 2, 3):
         checkpoint.enable(model, k)
         peaks.append(_activation_peak(model, optimizer, inputs))

@@ -11,73 +11,21 @@ reason in ``detail``; nothing is recorded then, and the policy moves on.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any, Callable
+import sys
+import types
+from typing import Callable
 
 from .. import _C
+from . import checkpoint, micro_batch, save_guard
+from .base import ActionContext, ActionResult, Decision, record
 
-
-@dataclasses.dataclass
-class Decision:
-    """What the policy wants: an action kind and the bytes it must save.
-
-    ``per_block_bytes`` (checkpoint only, optional): activation bytes one
-    transformer block keeps at the predicted peak's shape, when the predictor
-    knows it; otherwise the actuator measures it."""
-
-    kind: str
-    bytes_to_save: int = 0
-    per_block_bytes: int | None = None
-
-
-@dataclasses.dataclass
-class ActionResult:
-    kind: str
-    detail: str
-    predicted_saving_bytes: int = 0
-    acted: bool = True
-
-
-@dataclasses.dataclass
-class ActionContext:
-    """What an actuator may touch.
-
-    ``prediction``: the current prediction as a dict (oomguard.prediction()'s
-    shape; keys the actuators read: ``activation_scale``, the ratio of the
-    predicted peak's activations to the measured step's, and optionally
-    ``activation_bytes_per_block``). ``measure``: returns oomguard.stats()
-    without running anything."""
-
-    models: list = dataclasses.field(default_factory=list)
-    optimizers: list = dataclasses.field(default_factory=list)
-    trainer: Any = None
-    budget: int = 0
-    prediction: dict = dataclasses.field(default_factory=dict)
-    measure: Callable[[], dict] | None = None
-    step: int | None = None
-
-    def stats(self) -> dict:
-        if self.measure is not None:
-            return self.measure()
-        from ..stats import stats
-
-        return stats()
-
-
-from . import checkpoint, micro_batch, save_guard  # noqa: E402  (they use the types above)
+__all__ = ["ACTIONS", "ActionContext", "ActionResult", "Decision", "actions", "record", "run"]
 
 ACTIONS: dict[str, Callable[[ActionContext, Decision], ActionResult]] = {
     "checkpoint": checkpoint.apply,
     "micro_batch": micro_batch.apply,
     "save_guard": save_guard.apply,
 }
-
-
-def record(result: ActionResult, step: int | None = None) -> None:
-    """Add an action that acted to the C++ run state (oomguard.actions())."""
-    if result.acted:
-        _C.add_action(_C.step() if step is None else step, result.kind, result.detail,
-                      int(max(result.predicted_saving_bytes, 0)))
 
 
 def run(kind: str, context: ActionContext, decision: Decision | None = None) -> ActionResult:
@@ -92,3 +40,16 @@ def run(kind: str, context: ActionContext, decision: Decision | None = None) -> 
 def actions() -> list[dict]:
     """The guard's actions so far (oomguard.actions())."""
     return list(_C.actions())
+
+
+class _CallableModule(types.ModuleType):
+    """Note [oomguard.actions is both]
+    Importing this package sets ``oomguard.actions`` to it, hiding the
+    function ``oomguard.actions()`` of the same name; calling the package
+    does what the function does, so both spellings keep working."""
+
+    def __call__(self) -> list[dict]:
+        return actions()
+
+
+sys.modules[__name__].__class__ = _CallableModule

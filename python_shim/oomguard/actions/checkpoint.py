@@ -38,7 +38,7 @@ import torch
 import torch.utils.checkpoint
 
 from .. import _C
-from . import ActionContext, ActionResult, Decision
+from .base import ActionContext, ActionResult, Decision
 
 _MARK = "__oomguard_checkpointed__"
 
@@ -80,7 +80,8 @@ def _unwrap(block: torch.nn.Module) -> None:
 
 def _own_switch(model: torch.nn.Module):
     for candidate in (model, getattr(model, "get_base_model", lambda: None)()):
-        if candidate is not None and hasattr(candidate, "gradient_checkpointing_enable"):
+        if candidate is not None and (hasattr(candidate, "activation_checkpointing_enable")
+                                      or hasattr(candidate, "gradient_checkpointing_enable")):
             return candidate
     return None
 
@@ -95,9 +96,15 @@ def enable(model: torch.nn.Module, k: int) -> str:
     if k == len(blocks) and owner is not None:
         for block in blocks:
             _unwrap(block)
-        owner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # transformers 5 renamed the switch; the old name warns it will go.
+        if hasattr(owner, "activation_checkpointing_enable"):
+            owner.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            name = "activation_checkpointing_enable"
+        else:
+            owner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            name = "gradient_checkpointing_enable"
         model._oomguard_own_checkpointing = owner
-        return f"all {k} blocks through gradient_checkpointing_enable(use_reentrant=False)"
+        return f"all {k} blocks through the model's {name}(use_reentrant=False)"
     for block in blocks[:k]:
         if not getattr(block, _MARK, False):
             _wrap(block)
@@ -110,7 +117,10 @@ def disable(model: torch.nn.Module) -> None:
         _unwrap(block)
     owner = getattr(model, "_oomguard_own_checkpointing", None)
     if owner is not None:
-        owner.gradient_checkpointing_disable()
+        if hasattr(owner, "activation_checkpointing_disable"):
+            owner.activation_checkpointing_disable()
+        else:
+            owner.gradient_checkpointing_disable()
         del model._oomguard_own_checkpointing
 
 

@@ -32,7 +32,7 @@ import contextlib
 
 import torch
 
-from . import ActionContext, ActionResult, Decision
+from .base import ActionContext, ActionResult, Decision
 
 _ATTR = "_oomguard_micro_batch_factor"
 

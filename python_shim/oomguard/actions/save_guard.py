@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 from .. import _C
-from . import ActionContext, ActionResult, Decision, record
+from .base import ActionContext, ActionResult, Decision, record
 
 _state = threading.local()
 enabled = True  # tests turn it off to show the unguarded save failing
