@@ -96,3 +96,63 @@ def test_save_pretrained_over_budget_goes_through_host_copies(tmp_path):
 
 def test_safetensors_save_model_over_budget_goes_through_host_copies(tmp_path):
     _check(_run("save_model", str(tmp_path / "model.safetensors")), "safetensors.save_model")
+
+
+# In this process (no budget), the headroom is forced to zero instead: the
+# decisions and the host path of the Trainer and PEFT saves, not the limit.
+
+def _transpose_matrices(model, only=None):
+    for name, p in model.named_parameters():
+        if p.dim() == 2 and (only is None or only in name):
+            p.data = p.data.t().contiguous().t()
+
+
+def test_trainer_checkpoint_is_announced_before_the_write_and_loads_back(tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import Trainer, TrainingArguments
+
+    import oomguard
+    from models import tiny_llama
+    from oomguard.actions import save_guard
+    from test_guard_actions_micro_batch import _Tokens
+
+    monkeypatch.setattr(save_guard, "headroom", lambda device: 0)
+    model = tiny_llama(layers=2)
+    _transpose_matrices(model)
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, save_steps=2, save_strategy="steps",
+                             per_device_train_batch_size=2, learning_rate=1e-3, report_to=[], use_cpu=True,
+                             disable_tqdm=True, dataloader_num_workers=0, save_only_model=True)
+    before = len(oomguard.actions())
+    Trainer(model=model, args=args, train_dataset=_Tokens(n=4)).train()
+    new = [a for a in oomguard.actions()[before:] if a["kind"] == "save_guard"]
+    assert "Trainer checkpoint at step 2" in new[0]["detail"]
+    assert any("save_pretrained through host copies" in a["detail"] for a in new[1:])
+    saved = load_file(str(tmp_path / "checkpoint-2" / "model.safetensors"))
+    state = model.state_dict()
+    assert saved.keys() <= state.keys() and len(saved) >= len(state) - 1  # lm_head may be tied
+    for key, tensor in saved.items():
+        assert torch.equal(tensor, state[key]), key
+
+
+def test_peft_adapter_save_goes_through_host_copies(tmp_path, monkeypatch):
+    import torch
+    from peft import get_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    import oomguard
+    from models import tiny_llama, with_lora
+    from oomguard.actions import save_guard
+
+    monkeypatch.setattr(save_guard, "headroom", lambda device: 0)
+    model = with_lora(tiny_llama(layers=2))
+    _transpose_matrices(model, only="lora_")
+    before = len(oomguard.actions())
+    model.save_pretrained(str(tmp_path))
+    new = [a for a in oomguard.actions()[before:] if a["kind"] == "save_guard"]
+    assert len(new) == 1 and "PeftModelForCausalLM.save_pretrained through host copies" in new[0]["detail"]
+    saved = load_file(str(tmp_path / "adapter_model.safetensors"))
+    expected = get_peft_model_state_dict(model)
+    assert saved.keys() == expected.keys() and saved
+    for key, tensor in saved.items():
+        assert torch.equal(tensor, expected[key]), key
