@@ -92,4 +92,6 @@ def tag(tensors, category_name: str):
 
 def actions() -> list[dict]:
     """The guard's actions so far, oldest first: {step, kind, detail, predicted_saving_bytes}."""
-    return list(_C.actions())
+    import json
+
+    return json.loads(_C.guard_actions())

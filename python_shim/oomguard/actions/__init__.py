@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import types
+import json
 from typing import Callable
 
 from .. import _C
@@ -39,7 +40,7 @@ def run(kind: str, context: ActionContext, decision: Decision | None = None) -> 
 
 def actions() -> list[dict]:
     """The guard's actions so far (oomguard.actions())."""
-    return list(_C.actions())
+    return json.loads(_C.guard_actions())
 
 
 class _CallableModule(types.ModuleType):

@@ -59,5 +59,5 @@ class ActionContext:
 def record(result: ActionResult, step: int | None = None) -> None:
     """Add an action that acted to the C++ run state (oomguard.actions())."""
     if result.acted:
-        _C.add_action(_C.step() if step is None else step, result.kind, result.detail,
+        _C.guard_add_action(_C.step() if step is None else step, result.kind, result.detail,
                       int(max(result.predicted_saving_bytes, 0)))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 
 import torch
 import torch.utils.checkpoint
@@ -129,11 +130,13 @@ class BlockProfile:
     forward, less its output: what checkpointing it would save."""
 
     def __init__(self, model: torch.nn.Module):
-        self.blocks = find_blocks(model)
+        # Only the blocks' hooks refer to the profile, and the model to it:
+        # it lives and dies with the model.
+        self._model = weakref.ref(model)
         self.kept: dict[int, int] = {}
         self._start: dict[int, int] = {}
         self._handles = []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(find_blocks(model)):
             self._handles.append(block.register_forward_pre_hook(functools.partial(self._pre, i)))
             self._handles.append(block.register_forward_hook(functools.partial(self._post, i)))
 
@@ -160,17 +163,22 @@ class BlockProfile:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self.kept.clear()
+        model = self._model()
+        if model is not None and getattr(model, _PROFILE, None) is self:
+            object.__delattr__(model, _PROFILE)
 
 
-_profiles: dict[int, BlockProfile] = {}
+_PROFILE = "_oomguard_block_profile"
 
 
 def profile_blocks(model: torch.nn.Module) -> BlockProfile:
     """Measure per-block activation bytes on the next training forwards (the
     guard calls this when it discovers the model; cheap: two reads per block)."""
-    profile = _profiles.get(id(model))
+    profile = getattr(model, _PROFILE, None)
     if profile is None:
-        profile = _profiles[id(model)] = BlockProfile(model)
+        profile = BlockProfile(model)
+        object.__setattr__(model, _PROFILE, profile)  # not a submodule, not in the state dict
     return profile
 
 
@@ -189,7 +197,7 @@ def per_block_bytes(context: ActionContext, decision: Decision, model: torch.nn.
     if context.prediction.get("activation_bytes_per_block"):
         return int(context.prediction["activation_bytes_per_block"]), "prediction"
     scale = float(context.prediction.get("activation_scale", 1.0))
-    profile = _profiles.get(id(model))
+    profile = getattr(model, _PROFILE, None)
     measured = profile.per_block_bytes() if profile is not None else None
     if measured:
         return int(measured * scale), "block profile"
