@@ -145,7 +145,9 @@ class BlockProfile:
         return sum(d.get("activations", 0) for d in _C.current_by_category().values())
 
     def _pre(self, i, module, args):
-        if module.training and torch.is_grad_enabled() and not getattr(module, _MARK, False):
+        # Not in backward: a recomputed block's tensors are backward temporaries.
+        if (module.training and torch.is_grad_enabled() and not getattr(module, _MARK, False)
+                and _C.phase() == "forward"):
             self._start[i] = self._activations()
 
     def _post(self, i, module, args, output):
