@@ -17,7 +17,7 @@ import torch  # noqa: F401  (loads libtorch, which _C links against, first)
 from . import _C, census, config, modes, phases
 from .stats import stats, summary
 
-__all__ = ["install", "stats", "summary", "category", "tag", "Handle", "ConfigError", "own_pool"]
+__all__ = ["install", "stats", "summary", "category", "tag", "Handle", "ConfigError", "own_pool", "actions"]
 __version__ = "0.1.0"
 
 ConfigError = _C.ConfigError
@@ -89,6 +89,13 @@ def tag(tensors, category_name: str):
 
     Returns (bytes, storages, untracked)."""
     return census.tag(tensors, category_name)
+
+
+def actions() -> list[dict]:
+    """The guard's actions so far, oldest first: {step, kind, detail, predicted_saving_bytes}."""
+    import json
+
+    return json.loads(_C.guard_actions())
 
 
 def _finish_boot() -> None:

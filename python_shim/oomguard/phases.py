@@ -120,6 +120,10 @@ def _patch_backward() -> None:
         try:
             return original(*args, **kwargs)
         finally:
+            # Non-reentrant checkpointing stops its recomputation early (by
+            # raising inside the block), so forwards run in backward may leave
+            # no post hook behind: the next forward must start at depth 0.
+            _local.depth = 0
             _C.set_phase("idle" if previous in ("forward", "eval", "backward") else previous)
 
     backward.__oomguard_wrapped__ = original

@@ -6,12 +6,15 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cpu_allocator.hpp"
 #include "observe.hpp"
 #include "oomguard/allocator_config.hpp"
 #include "oomguard/c_api.h"
 #include "oomguard/config.hpp"
 #include "oomguard/error.hpp"
+#include "oomguard/guard/run_state.hpp"
 #include "oomguard/ledger.hpp"
 #include "oomguard/tags.hpp"
 #include "own.hpp"
@@ -122,6 +125,20 @@ PYBIND11_MODULE(_C, m) {
   m.def("validate_allocator_conf", [](const std::string& text) {
     (void)parse_allocator_config(parse_conf(text), /*strict=*/false);
   }, "Raise ConfigError on a bad value of an allocator key.");
+  // Guard run state: the actions the actuators took (oomguard.actions()).
+  // Same names and shapes as the guard layer's bindings (guard_bindings.cpp on
+  // the predictor's branch): keep one of the two when both are present.
+  m.def("guard_add_action", [](std::int64_t step, const std::string& kind, const std::string& detail,
+                               std::uint64_t predicted_saving_bytes) {
+    guard::RunState::global().add_action({step, kind, detail, predicted_saving_bytes});
+  }, py::arg("step"), py::arg("kind"), py::arg("detail"), py::arg("predicted_saving_bytes") = 0);
+  m.def("guard_actions", [] {
+    auto out = nlohmann::json::array();
+    for (const guard::ActionRecord& a : guard::RunState::global().actions())
+      out.push_back({{"step", a.step}, {"kind", a.kind}, {"detail", a.detail},
+                     {"predicted_saving_bytes", a.predicted_saving_bytes}});
+    return out.dump();
+  }, "The guard's actions so far, oldest first, as JSON.");
   m.attr("ALLOCATOR_CONF_KEYS") = names_of(kAllocatorConfKeys);
   m.attr("CATEGORIES") = names_of(kCategoryNames);
   m.attr("PHASES") = names_of(kPhaseNames);

@@ -47,9 +47,15 @@ def _make_callback_class():
             if optimizer is not None:
                 census.add_optimizer(getattr(optimizer, "optimizer", optimizer))
 
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_step_end(self, args, state, control, model=None, **kwargs):
             import oomguard
 
+            if getattr(control, "should_save", False):
+                # The checkpoint is written after this callback: check its
+                # headroom before the write (the save itself is guarded too).
+                from ..actions import save_guard
+
+                save_guard.before_trainer_save(model, state.global_step)
             # The optimizer step's boundary census has just run.
             self.stats = oomguard.stats(census_first=False)
             self.history.append({"global_step": state.global_step,
