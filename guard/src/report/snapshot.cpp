@@ -1,6 +1,8 @@
 #include "oomguard/guard/report/snapshot.hpp"
 
 #include <algorithm>
+#include <unordered_map>
+#include <utility>
 
 #include "oomguard/ledger.hpp"
 
@@ -63,12 +65,20 @@ json build_snapshot() {
 
   json traces = json::array();
   for (int d = 0; d <= max_device; ++d) traces.push_back(json::array());
-  bool has_unknown = false;
+  // A retag (the census naming weights, gradients, optimizer state) moves
+  // the allocation's entry to its category: the viewer has no retag action.
+  std::unordered_map<std::uintptr_t, std::pair<std::size_t, std::size_t>> last_alloc;  // addr -> (device, index)
   std::int64_t first_ns = events.empty() ? 0 : events.front().time_ns;
   for (const auto& e : events) {
     const int device = viewer_device(e.device, any_accelerator);
+    if (device < 0) continue;
+    if (e.kind == EventKind::retag) {
+      if (const auto it = last_alloc.find(e.address); it != last_alloc.end())
+        traces[it->second.first][it->second.second]["category"] = name(e.category);
+      continue;
+    }
     const char* action = action_name(e.kind);
-    if (device < 0 || action == nullptr) continue;
+    if (action == nullptr) continue;
     json entry = {{"action", action},
                   {"addr", e.address},
                   {"size", e.size},
@@ -77,9 +87,14 @@ json build_snapshot() {
                   {"frames", json::array()},
                   {"category", name(e.category)}};
     if (e.kind == EventKind::oom) entry["device_free"] = 0;
-    has_unknown |= e.category == Category::unknown;
-    traces[static_cast<std::size_t>(device)].push_back(std::move(entry));
+    auto& trace = traces[static_cast<std::size_t>(device)];
+    if (e.kind == EventKind::alloc) last_alloc[e.address] = {static_cast<std::size_t>(device), trace.size()};
+    if (e.kind == EventKind::free) last_alloc.erase(e.address);
+    trace.push_back(std::move(entry));
   }
+  bool has_unknown = false;
+  for (const auto& trace : traces)
+    for (const auto& entry : trace) has_unknown |= entry["category"] == "unknown";
   if (!has_unknown) {
     traces[0].push_back({{"action", "snapshot"}, {"addr", 0}, {"size", 0}, {"stream", 0}, {"time_us", 0},
                          {"frames", json::array()}, {"category", "unknown"}});
