@@ -107,7 +107,10 @@ std::string section(const RankReport& r) {
                      bytes_cell(peak["allocated_bytes"]), bytes_cell(peak["reserved_bytes"]));
 
   out += "<h3>Largest live allocations at the peak</h3>" + allocations_table(s["largest_allocations"]);
-  if (oom.is_object()) out += "<h3>Largest live allocations at the out-of-memory</h3>" + allocations_table(oom["largest_allocations"]);
+  if (oom.is_object() && oom["largest_allocations"] != s["largest_allocations"])
+    out += "<h3>Largest live allocations at the out-of-memory</h3>" + allocations_table(oom["largest_allocations"]);
+  else if (oom.is_object())
+    out += "<p class=\"muted\">The peak above is the state at the out-of-memory.</p>";
 
   const json& frag = s["fragmentation"];
   out += "<h3>Fragmentation</h3><table><tr><th>allocated</th><th>reserved</th><th>reserved minus allocated</th>"

@@ -128,8 +128,9 @@ std::string timeline_svg(const std::vector<TimelineRow>& rows, const TimelineCha
   auto hline = [&](double bytes, const char* colour, const char* dash, const std::string& label) {
     svg += fmt::format(R"(<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" stroke="{}" stroke-width="2" stroke-dasharray="{}"><title>{}</title></line>)",
                        kLeft, kWidth - kRight, yof(bytes), yof(bytes), colour, dash, escape_html(label));
-    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="11" text-anchor="end" fill="{}">{}</text>)",
-                       kWidth - kRight - 4, yof(bytes) - 4, colour, escape_html(label));
+    // Labels sit at the left end: the out-of-memory marker is at the right.
+    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="11" text-anchor="start" fill="{}">{}</text>)",
+                       kLeft + 4, yof(bytes) - 4, colour, escape_html(label));
   };
   if (predicted_max != 0)
     hline(static_cast<double>(predicted_max), "#6a3d9a", "8 4",
