@@ -27,106 +27,127 @@ void put_le32(std::string& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
-void put_string(std::string& out, const std::string& s) {
-  if (s.size() < 256) {
-    out.push_back(kShortBinUnicode);
-    out.push_back(static_cast<char>(s.size()));
-  } else {
-    out.push_back(kBinUnicode);
-    put_le32(out, static_cast<std::uint32_t>(s.size()));
-  }
-  out += s;
-}
-
-void put_signed(std::string& out, std::int64_t v) {
-  if (v >= INT32_MIN && v <= INT32_MAX) {
-    out.push_back(kBinInt);
-    put_le32(out, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
-    return;
-  }
-  // LONG1: little-endian two's complement, as few bytes as keep the sign.
-  std::string bytes;
-  auto u = static_cast<std::uint64_t>(v);
-  for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-  while (bytes.size() > 1) {
-    const auto last = static_cast<unsigned char>(bytes.back());
-    const auto prev_sign = static_cast<unsigned char>(bytes[bytes.size() - 2]) & 0x80;
-    if ((last == 0x00 && prev_sign == 0) || (last == 0xff && prev_sign != 0)) bytes.pop_back();
-    else break;
-  }
-  out.push_back(kLong1);
-  out.push_back(static_cast<char>(bytes.size()));
-  out += bytes;
-}
-
-void put_unsigned(std::string& out, std::uint64_t v) {
-  if (v <= static_cast<std::uint64_t>(INT64_MAX)) {
-    put_signed(out, static_cast<std::int64_t>(v));
-    return;
-  }
-  // Above INT64_MAX: nine bytes, the last 0 to keep it positive.
-  out.push_back(kLong1);
-  out.push_back(9);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  out.push_back(0);
-}
-
-void put(std::string& out, const nlohmann::json& v) {
+void put(PickleWriter& w, const nlohmann::json& v) {
   switch (v.type()) {
     case nlohmann::json::value_t::null:
     case nlohmann::json::value_t::discarded:
-      out.push_back(kNone);
+      w.none();
       return;
     case nlohmann::json::value_t::boolean:
-      out.push_back(v.get<bool>() ? kNewTrue : kNewFalse);
+      w.boolean(v.get<bool>());
       return;
     case nlohmann::json::value_t::number_integer:
-      put_signed(out, v.get<std::int64_t>());
+      w.integer(v.get<std::int64_t>());
       return;
     case nlohmann::json::value_t::number_unsigned:
-      put_unsigned(out, v.get<std::uint64_t>());
+      w.unsigned_integer(v.get<std::uint64_t>());
       return;
-    case nlohmann::json::value_t::number_float: {
-      out.push_back(kBinFloat);  // 8 bytes, big-endian
-      const auto bits = std::bit_cast<std::uint64_t>(v.get<double>());
-      for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+    case nlohmann::json::value_t::number_float:
+      w.real(v.get<double>());
       return;
-    }
     case nlohmann::json::value_t::string:
-      put_string(out, v.get_ref<const std::string&>());
+      w.str(v.get_ref<const std::string&>());
       return;
     case nlohmann::json::value_t::array:
-      out.push_back(kEmptyList);
-      if (v.empty()) return;
-      out.push_back(kMark);
-      for (const auto& item : v) put(out, item);
-      out.push_back(kAppends);
+      w.begin_list();
+      for (const auto& item : v) put(w, item);
+      w.end_list();
       return;
     case nlohmann::json::value_t::object:
-      out.push_back(kEmptyDict);
-      if (v.empty()) return;
-      out.push_back(kMark);
+      w.begin_dict();
       for (const auto& [key, item] : v.items()) {
-        put_string(out, key);
-        put(out, item);
+        w.key(key);
+        put(w, item);
       }
-      out.push_back(kSetItems);
+      w.end_dict();
       return;
     case nlohmann::json::value_t::binary:
       break;
   }
-  put_string(out, v.dump());  // binary: not produced by the report writers
+  w.str(v.dump());  // binary: not produced by the report writers
 }
 
 }  // namespace
 
+PickleWriter::PickleWriter() {
+  out_.push_back(kProto);
+  out_.push_back(4);
+}
+
+void PickleWriter::begin_dict() {
+  out_.push_back(kEmptyDict);
+  out_.push_back(kMark);
+}
+void PickleWriter::end_dict() { out_.push_back(kSetItems); }
+void PickleWriter::begin_list() {
+  out_.push_back(kEmptyList);
+  out_.push_back(kMark);
+}
+void PickleWriter::end_list() { out_.push_back(kAppends); }
+
+void PickleWriter::str(std::string_view s) {
+  if (s.size() < 256) {
+    out_.push_back(kShortBinUnicode);
+    out_.push_back(static_cast<char>(s.size()));
+  } else {
+    out_.push_back(kBinUnicode);
+    put_le32(out_, static_cast<std::uint32_t>(s.size()));
+  }
+  out_ += s;
+}
+
+void PickleWriter::integer(std::int64_t v) {
+  if (v >= INT32_MIN && v <= INT32_MAX) {
+    out_.push_back(kBinInt);
+    put_le32(out_, static_cast<std::uint32_t>(static_cast<std::int32_t>(v)));
+    return;
+  }
+  // LONG1: little-endian two's complement, as few bytes as keep the sign.
+  char bytes[8];
+  const auto u = static_cast<std::uint64_t>(v);
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((u >> (8 * i)) & 0xff);
+  int n = 8;
+  while (n > 1) {
+    const auto last = static_cast<unsigned char>(bytes[n - 1]);
+    const auto prev_sign = static_cast<unsigned char>(bytes[n - 2]) & 0x80;
+    if ((last == 0x00 && prev_sign == 0) || (last == 0xff && prev_sign != 0)) --n;
+    else break;
+  }
+  out_.push_back(kLong1);
+  out_.push_back(static_cast<char>(n));
+  out_.append(bytes, static_cast<std::size_t>(n));
+}
+
+void PickleWriter::unsigned_integer(std::uint64_t v) {
+  if (v <= static_cast<std::uint64_t>(INT64_MAX)) {
+    integer(static_cast<std::int64_t>(v));
+    return;
+  }
+  // Above INT64_MAX: nine bytes, the last 0 to keep it positive.
+  out_.push_back(kLong1);
+  out_.push_back(9);
+  for (int i = 0; i < 8; ++i) out_.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  out_.push_back(0);
+}
+
+void PickleWriter::real(double v) {
+  out_.push_back(kBinFloat);  // 8 bytes, big-endian
+  const auto bits = std::bit_cast<std::uint64_t>(v);
+  for (int i = 7; i >= 0; --i) out_.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
+}
+
+void PickleWriter::boolean(bool v) { out_.push_back(v ? kNewTrue : kNewFalse); }
+void PickleWriter::none() { out_.push_back(kNone); }
+
+std::string PickleWriter::finish() {
+  out_.push_back(kStop);
+  return std::move(out_);
+}
+
 std::string to_pickle(const nlohmann::json& value) {
-  std::string out;
-  out.push_back(kProto);
-  out.push_back(4);
-  put(out, value);
-  out.push_back(kStop);
-  return out;
+  PickleWriter w;
+  put(w, value);
+  return w.finish();
 }
 
 }  // namespace oomguard::guard::report

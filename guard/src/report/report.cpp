@@ -10,7 +10,6 @@
 #include <system_error>
 
 #include "oomguard/guard/report/html_report.hpp"
-#include "oomguard/guard/report/pickle_writer.hpp"
 #include "oomguard/guard/report/recorder.hpp"
 #include "oomguard/guard/report/snapshot.hpp"
 #include "oomguard/guard/report/summary.hpp"
@@ -84,7 +83,7 @@ ReportResult write_report(const std::string& requested, const std::string& reaso
     const nlohmann::json summary = build_summary(reason);
     write_file(dir, "summary.json", summary.dump(1), result);
     try {
-      write_file(dir, "snapshot.pickle", to_pickle(build_snapshot()), result);
+      write_file(dir, "snapshot.pickle", build_snapshot_pickle(), result);
     } catch (const std::exception& e) {
       result.errors.push_back(std::string("snapshot.pickle: ") + e.what());
     }

@@ -12,10 +12,12 @@
 // carrying `unknown` is appended.
 #pragma once
 
-#include <nlohmann/json.hpp>
+#include <string>
 
 namespace oomguard::guard::report {
 
-nlohmann::json build_snapshot();
+// The pickle bytes, streamed (no tree): one pass over the live allocations
+// and one over the recent events.
+std::string build_snapshot_pickle();
 
 }  // namespace oomguard::guard::report
