@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import warnings
 
 from . import _C, census
 from .stats import stats
@@ -23,7 +24,12 @@ def start(report_dir: str | None) -> str:
     ``./oomguard-reports/<run-id>/rank<N>``) and its timeline."""
     global _started
     directory = os.path.abspath(_C.default_report_dir(report_dir or ""))
-    _C.set_report_dir(directory)
+    try:
+        _C.set_report_dir(directory)
+    except RuntimeError as error:
+        # Tracking goes on; reports written on demand may still name a path.
+        warnings.warn(f"{error}; no timeline or automatic reports for this process", stacklevel=3)
+        return directory
     _C.timeline_row()
     if not _started:
         _started = True
