@@ -17,7 +17,8 @@ import torch  # noqa: F401  (loads libtorch, which _C links against, first)
 from . import _C, census, config, modes, phases
 from .stats import stats, summary
 
-__all__ = ["install", "stats", "summary", "category", "tag", "Handle", "ConfigError", "own_pool", "actions"]
+__all__ = ["install", "stats", "summary", "category", "tag", "report", "actions", "Handle", "ConfigError",
+           "own_pool"]
 __version__ = "0.1.0"
 
 ConfigError = _C.ConfigError
@@ -62,9 +63,10 @@ def install(budget: str | int | None = None, mode: str | None = None, report_dir
         from .integrations import transformers as _hf
 
         _hf.install()
-        if cfg.report_dir:
-            from . import reports
+        from . import reports
 
+        reports.start(cfg.report_dir)
+        if cfg.report_dir:
             atexit.register(reports.write, cfg.report_dir)
         _handle = Handle(True, started, cfg)
         return _handle
@@ -82,6 +84,15 @@ def category(name: str):
         yield
     finally:
         _C.pop_category()
+
+
+def report(path: str | None = None) -> dict:
+    """Write the post-mortem now: summary.json, report.html and
+    snapshot.pickle into `path` (default: this process's report directory,
+    ``<report_dir>/rank<N>``). Returns ``{"dir", "files", "errors", "seconds"}``."""
+    from . import reports
+
+    return reports.report(path)
 
 
 def tag(tensors, category_name: str):

@@ -1,14 +1,61 @@
-"""The end-of-process stats file written to report_dir."""
+"""Post-mortem reports: where they go, and writing them from Python.
+
+The writers are C++ (guard/report, through ``_C``): the same code runs on
+out-of-memory, before the error reaches Python. Python only picks the
+directory, writes at exit and on demand, and runs the census first so that
+gradients and optimizer state are categorised exactly.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import warnings
 
+from . import _C, census
 from .stats import stats
+
+_started = False
+
+
+def start(report_dir: str | None) -> str:
+    """Open this process's report directory (``<report_dir>/rank<N>``, or
+    ``./oomguard-reports/<run-id>/rank<N>``) and its timeline."""
+    global _started
+    directory = os.path.abspath(_C.default_report_dir(report_dir or ""))
+    try:
+        _C.set_report_dir(directory)
+    except RuntimeError as error:
+        # Tracking goes on; reports written on demand may still name a path.
+        warnings.warn(f"{error}; no timeline or automatic reports for this process", stacklevel=3)
+        return directory
+    _C.timeline_row()
+    if not _started:
+        _started = True
+        atexit.register(_at_exit)
+    return directory
+
+
+def report(path: str | None = None, reason: str = "on_demand") -> dict:
+    """Write summary.json, report.html and snapshot.pickle now.
+
+    Returns ``{"dir", "files", "errors", "seconds"}``."""
+    try:
+        census.run()
+    except Exception:  # noqa: BLE001  (a report must not fail on the census)
+        pass
+    return _C.write_report(os.path.abspath(path) if path else "", reason)
+
+
+def _at_exit() -> None:
+    result = report(reason="exit")
+    for error in result["errors"]:
+        print(f"oomguard: report: {error}", flush=True)
 
 
 def write(report_dir: str) -> str:
+    """The Python-side stats (with the step-boundary census) as JSON."""
     os.makedirs(report_dir, exist_ok=True)
     path = os.path.join(report_dir, f"oomguard-stats-{os.getpid()}.json")
     with open(path, "w") as f:

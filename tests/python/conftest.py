@@ -18,8 +18,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 
 @pytest.fixture(scope="session", autouse=True)
-def installed():
-    handle = oomguard.install(mode="cpu")
+def installed(tmp_path_factory):
+    # The exit report of the test process goes to a temporary directory.
+    handle = oomguard.install(mode="cpu", report_dir=str(tmp_path_factory.mktemp("reports")))
     assert handle.enabled and handle.mode == "cpu"
     return handle
 

@@ -6,9 +6,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <cinttypes>
-#include <cstdio>
 
+#include "oomguard/guard/report/timeline.hpp"
 #include "oomguard/ledger.hpp"
 #include "segment_accounting.hpp"
 
@@ -56,15 +55,7 @@ bool raises_peak(std::int64_t reserved) {
 
 }  // namespace
 
-std::string timeline_header() {
-  std::string header = "step,phase,time_s";
-  for (std::string_view category : kCategoryNames) {
-    header += ',';
-    header += category;
-  }
-  header += ",allocated,reserved,predicted_peak,budget\n";
-  return header;
-}
+std::string timeline_header() { return guard::report::timeline_header(); }
 
 bool open_timeline(const std::string& dir) {
   const std::string path = dir + "/timeline.csv";
@@ -99,18 +90,18 @@ void write_timeline_row(int device, bool force) noexcept {
     g_dropped.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  char row[512];
-  const double time_s = static_cast<double>(now - g_start_ns.load(std::memory_order_relaxed)) * 1e-9;
-  int n = std::snprintf(row, sizeof(row), "%" PRId64 ",%s,%.6f", process_step(), name(process_phase()).data(), time_s);
-  for (std::int64_t bytes : by_category) {
-    n += std::snprintf(row + n, sizeof(row) - static_cast<std::size_t>(n), ",%" PRId64, bytes);
-  }
-  const std::uint64_t budget = budget_bytes(device);
-  n += std::snprintf(row + n, sizeof(row) - static_cast<std::size_t>(n), ",%" PRId64 ",%" PRId64 ",,", allocated,
-                     reserved);
-  if (budget != 0) n += std::snprintf(row + n, sizeof(row) - static_cast<std::size_t>(n), "%" PRIu64, budget);
-  row[n++] = '\n';
-  if (write_all(fd, row, static_cast<std::size_t>(n))) g_rows.fetch_add(1, std::memory_order_relaxed);
+  // The columns and their text are the guard's (one implementation).
+  guard::report::TimelineRow row;
+  row.step = process_step();
+  row.phase = process_phase();
+  row.time_s = static_cast<double>(now - g_start_ns.load(std::memory_order_relaxed)) * 1e-9;
+  row.by_category = by_category;
+  row.allocated = allocated;
+  row.reserved = reserved;
+  row.budget = budget_bytes(device);
+  char text[guard::report::kMaxTimelineRowBytes];
+  const std::size_t n = guard::report::format_timeline_row(row, text, sizeof(text));
+  if (write_all(fd, text, n)) g_rows.fetch_add(1, std::memory_order_relaxed);
 }
 
 void forget_timeline_after_fork() noexcept {

@@ -1,6 +1,7 @@
 // timeline.csv: one row per segment change, appended as it happens.
 //
-// Note [A timeline that survives SIGKILL]
+// Note [A timeline that survives SIGKILL] (and the guard's timeline.hpp,
+// whose columns and row text this writer uses)
 // Each row is formatted on the stack and handed to the kernel with a single
 // write(2) on an O_APPEND descriptor, so the file holds only whole rows at
 // any moment a process can die: nothing is buffered in user space. Rows are

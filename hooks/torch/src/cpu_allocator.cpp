@@ -9,6 +9,8 @@
 
 #include "oomguard/budget.hpp"
 #include "oomguard/error.hpp"
+#include "oomguard/guard/report/report.hpp"
+#include "oomguard/guard/run_state.hpp"
 #include "oomguard/ledger.hpp"
 
 namespace oomguard::torch_hooks {
@@ -39,6 +41,17 @@ struct WrappedContext {
 [[noreturn]] void throw_budget_oom(std::size_t requested, const Budget& budget) {
   Ledger::global().note_oom(kCpuDevice, requested);
   const DeviceStats stats = Ledger::global().device_stats(kCpuDevice);
+  // The post-mortem is written before the error reaches Python (Note
+  // [Reports on the out-of-memory path]).
+  OomContext context;
+  context.requested_bytes = requested;
+  context.device = kCpuDevice;
+  context.budget_bytes = budget.limit();
+  context.allocated_bytes = static_cast<std::size_t>(stats.allocated);
+  context.reserved_bytes = static_cast<std::size_t>(stats.reserved);
+  context.by_category = stats.current;
+  context.reason = "budget";
+  guard::report::report_out_of_memory(context);
   std::string by_category;
   for (std::size_t c = 0; c < kNumCategories; ++c) {
     if (stats.current[c] == 0) continue;
@@ -139,6 +152,7 @@ bool install_cpu_allocator(std::uint64_t budget_bytes) {
   // Leaked on purpose: tensors are freed through it during static destruction.
   auto* allocator = new TrackingCpuAllocator(c10::GetCPUAllocator(), budget_bytes);
   g_installed.store(allocator, std::memory_order_release);
+  if (budget_bytes != 0) guard::RunState::global().set_budget(budget_bytes);
   c10::SetCPUAllocator(allocator, kCpuAllocatorPriority);
   return true;
 }

@@ -18,6 +18,7 @@
 #include "oomguard/ledger.hpp"
 #include "oomguard/tags.hpp"
 #include "own.hpp"
+#include "report_bindings.hpp"
 #include "stats_view.hpp"
 #include "storage_tags.hpp"
 
@@ -69,7 +70,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("configure_core_allocator", &configure_core_allocator, py::arg("conf"));
 
   // Tags.
-  m.def("set_phase", [](const std::string& phase) { set_process_phase(parse_phase(phase)); });
+  m.def("set_phase", [](const std::string& phase) {
+    const Phase next = parse_phase(phase);
+    const bool changed = next != process_phase();
+    set_process_phase(next);
+    if (changed) timeline_row_if_open();  // timeline.csv: a row per phase change
+  });
   m.def("phase", [] { return std::string(name(process_phase())); });
   m.def("set_process_category", [](const std::optional<std::string>& category) {
     set_process_category(category ? std::optional<Category>(parse_category(*category)) : std::nullopt);
@@ -78,7 +84,10 @@ PYBIND11_MODULE(_C, m) {
     if (oomguard_push_category(category.c_str()) != 0) throw config_error(oomguard_last_error());
   });
   m.def("pop_category", &oomguard_pop_category);
-  m.def("begin_step", [](std::int64_t step) { Ledger::global().begin_step(step); });
+  m.def("begin_step", [](std::int64_t step) {
+    timeline_row_if_open();  // the closing step's last row
+    Ledger::global().begin_step(step);
+  });
   m.def("step", &process_step);
   m.def("claim", [](const std::vector<at::Tensor>& tensors, const std::string& category) {
     const ClaimResult r = claim_storages(tensors, parse_category(category));
@@ -143,4 +152,6 @@ PYBIND11_MODULE(_C, m) {
   m.attr("CATEGORIES") = names_of(kCategoryNames);
   m.attr("PHASES") = names_of(kPhaseNames);
   m.attr("CPU_DEVICE") = kCpuDevice;
+
+  bind_reports(m);
 }

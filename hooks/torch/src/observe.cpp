@@ -4,6 +4,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "oomguard/error.hpp"
+#include "oomguard/guard/report/report.hpp"
 #include "oomguard/ledger.hpp"
 
 #if __has_include(<torch/headeronly/version.h>)
@@ -93,8 +95,22 @@ bool attach_cuda_observer() {
   allocator->attachAllocatorTraceTracker(&on_trace);
   // The second argument is the refused request, whatever torch names it.
   allocator->attachOutOfMemoryObserver(
-      [](auto device, auto requested, auto /*device_total*/, auto /*device_free*/) {
+      [](auto device, auto requested, auto device_total, auto device_free) {
         Ledger::global().note_oom(static_cast<int>(device), static_cast<std::uint64_t>(requested));
+        // Before torch raises into Python (Note [Reports on the out-of-memory
+        // path]): host memory only; the allocator's lock is held, so nothing
+        // here calls back into torch.
+        const DeviceStats stats = Ledger::global().device_stats(static_cast<int>(device));
+        OomContext context;
+        context.requested_bytes = static_cast<std::size_t>(requested);
+        context.device = static_cast<int>(device);
+        context.allocated_bytes = static_cast<std::size_t>(stats.allocated);
+        context.reserved_bytes = static_cast<std::size_t>(stats.reserved);
+        context.by_category = stats.current;
+        // c10 does not say its largest free block here (left 0: unknown).
+        context.reason = "device: " + format_bytes(static_cast<std::int64_t>(device_free)) + " free of " +
+                         format_bytes(static_cast<std::int64_t>(device_total));
+        guard::report::report_out_of_memory(context);
       });
   g_attached.store(true, std::memory_order_release);
   return true;

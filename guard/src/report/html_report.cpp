@@ -1,0 +1,183 @@
+#include "oomguard/guard/report/html_report.hpp"
+
+#include <fmt/format.h>
+
+#include "oomguard/error.hpp"
+#include "oomguard/guard/report/svg_chart.hpp"
+
+namespace oomguard::guard::report {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kStyle = R"(
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#222;max-width:1000px}
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
+h3{font-size:15px;margin:18px 0 6px}
+table{border-collapse:collapse;font-size:13px;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}
+td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
+.oom{background:#fdecea;border:1px solid #d62728;padding:8px 12px;border-radius:4px}
+.ok{background:#eef7ee;border:1px solid #59a14f;padding:8px 12px;border-radius:4px}
+.swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
+.legend span{margin-right:14px;font-size:12px}.muted{color:#666;font-size:12px}
+)";
+
+std::string bytes_cell(const json& v) {
+  if (v.is_null()) return "<td class=\"num\">n/a</td>";
+  return fmt::format("<td class=\"num\" title=\"{} bytes\">{}</td>", v.dump(),
+                     escape_html(format_bytes(v.get<std::int64_t>())));
+}
+
+std::string text(const json& v) { return escape_html(v.is_string() ? v.get<std::string>() : v.dump()); }
+
+std::int64_t as_int(const json& v) { return v.is_number() ? v.get<std::int64_t>() : 0; }
+
+CategoryBytes category_bytes(const json& object) {
+  CategoryBytes out{};
+  for (std::size_t c = 0; c < kNumCategories; ++c) {
+    const auto key = std::string(kCategoryNames[c]);
+    if (object.is_object() && object.contains(key)) out[c] = as_int(object[key]);
+  }
+  return out;
+}
+
+std::string legend() {
+  std::string out = "<div class=\"legend\">";
+  for (std::size_t c = 0; c < kNumCategories; ++c)
+    out += fmt::format("<span><i class=\"swatch\" style=\"background:{}\"></i>{}</span>", category_colour(c), kCategoryNames[c]);
+  return out + "<span>- - reserved</span><span style=\"color:#d62728\">&#8212; budget</span>"
+               "<span style=\"color:#6a3d9a\">- - predicted peak</span></div>";
+}
+
+std::string allocations_table(const json& list) {
+  if (!list.is_array() || list.empty()) return "<p class=\"muted\">No live allocations recorded.</p>";
+  std::string out = "<table><tr><th>#</th><th>size</th><th>category</th><th>phase</th><th>step</th><th>device</th>"
+                    "<th>address</th><th>Python stack</th></tr>";
+  int i = 0;
+  for (const auto& a : list) {
+    std::string frames;
+    for (const auto& f : a.value("frames", json::array()))
+      frames += fmt::format("{}:{} {}<br>", text(f.value("filename", json(""))), as_int(f.value("line", json(0))),
+                            text(f.value("name", json(""))));
+    out += fmt::format("<tr><td>{}</td>{}<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>0x{:x}</td><td>{}</td></tr>", ++i,
+                       bytes_cell(a["size_bytes"]), text(a["category"]), text(a["phase"]), as_int(a["step"]),
+                       text(a["device"]), static_cast<std::uint64_t>(as_int(a["address"])),
+                       frames.empty() ? "<span class=\"muted\">not recorded</span>" : frames);
+  }
+  return out + "</table>";
+}
+
+std::string section(const RankReport& r) {
+  const json& s = r.summary;
+  const json& peak = s["peak"];
+  const json& oom = s["oom"];
+  std::string out = fmt::format("<section id=\"{0}\"><h2>{0}: {1}</h2>", escape_html(r.label), text(s["device"]));
+  out += fmt::format("<p class=\"muted\">written at {}, pid {}, step {}, phase {}; {} timeline rows</p>",
+                     text(s.value("reason", json(""))), as_int(s.value("pid", json(0))), as_int(s.value("step", json(0))),
+                     text(s.value("phase", json(""))), r.timeline.size());
+  if (oom.is_object()) {
+    out += fmt::format("<div class=\"oom\"><b>Out of memory</b> at step {} ({}): a request of <b>{}</b> on {} was refused "
+                       "({}) with {} allocated{}.</div>",
+                       as_int(oom["step"]), text(oom["phase"]), escape_html(format_bytes(as_int(oom["requested_bytes"]))),
+                       text(oom["device"]), text(oom["reason"]), escape_html(format_bytes(as_int(oom["allocated_bytes"]))),
+                       oom["budget_bytes"].is_null() ? std::string()
+                                                     : ", budget " + escape_html(format_bytes(as_int(oom["budget_bytes"]))));
+  } else {
+    out += "<div class=\"ok\">No out-of-memory in this process.</div>";
+  }
+
+  TimelineChartLines lines;
+  lines.budget = s["budget_bytes"].is_number() ? s["budget_bytes"].get<std::uint64_t>() : 0;
+  if (s["prediction"].is_object()) lines.predicted_peak = s["prediction"].value("peak_allocated_bytes", std::uint64_t{0});
+  if (oom.is_object()) lines.oom_time_s = oom.value("time_s", 0.0);
+  out += "<h3>Timeline by category</h3>" + legend() + timeline_svg(r.timeline, lines);
+
+  out += fmt::format("<h3>Breakdown at the peak (step {}, {})</h3>", as_int(peak["step"]), text(peak["phase"]));
+  const CategoryBytes at_peak = category_bytes(peak["by_category"]);
+  out += breakdown_svg(at_peak);
+  out += "<table><tr><th>category</th><th>at the sampled peak</th><th>own peak</th></tr>";
+  for (std::size_t c = 0; c < kNumCategories; ++c) {
+    const auto key = std::string(kCategoryNames[c]);
+    const json own = peak.contains("category_peaks") ? peak["category_peaks"].value(key, json(0)) : json(0);
+    if (at_peak[c] == 0 && as_int(own) == 0) continue;
+    out += fmt::format("<tr><td><i class=\"swatch\" style=\"background:{}\"></i>{}</td>{}{}</tr>", category_colour(c), key,
+                       bytes_cell(json(at_peak[c])), bytes_cell(own));
+  }
+  out += fmt::format("<tr><th>allocated (exact peak)</th>{}<td></td></tr><tr><th>reserved (peak)</th>{}<td></td></tr></table>",
+                     bytes_cell(peak["allocated_bytes"]), bytes_cell(peak["reserved_bytes"]));
+
+  out += "<h3>Largest live allocations at the peak</h3>" + allocations_table(s["largest_allocations"]);
+  if (oom.is_object() && oom["largest_allocations"] != s["largest_allocations"])
+    out += "<h3>Largest live allocations at the out-of-memory</h3>" + allocations_table(oom["largest_allocations"]);
+  else if (oom.is_object())
+    out += "<p class=\"muted\">The peak above is the state at the out-of-memory.</p>";
+
+  const json& frag = s["fragmentation"];
+  out += "<h3>Fragmentation</h3><table><tr><th>allocated</th><th>reserved</th><th>reserved minus allocated</th>"
+         "<th>largest free block</th></tr><tr>";
+  out += bytes_cell(frag.value("allocated_bytes", json(nullptr))) + bytes_cell(frag.value("reserved_bytes", json(nullptr))) +
+         bytes_cell(frag.value("reserved_minus_allocated_bytes", json(nullptr))) +
+         bytes_cell(frag.value("largest_free_block_bytes", json(nullptr)));
+  out += fmt::format("</tr></table><p class=\"muted\">{}</p>", text(frag.value("note", json(""))));
+
+  out += "<h3>Predicted against actual</h3>";
+  if (s["predicted_vs_actual"].is_object()) {
+    const json& v = s["predicted_vs_actual"];
+    out += "<table><tr><th>predicted peak</th><th>actual peak</th><th>error</th><th>why</th></tr><tr>" +
+           bytes_cell(v["predicted_peak_bytes"]) + bytes_cell(v["actual_peak_bytes"]) +
+           fmt::format("<td class=\"num\">{:+.1f}%</td><td>{}</td></tr></table>", 100 * v.value("error_fraction", 0.0),
+                       text(s["prediction"].value("reason", json(""))));
+  } else {
+    out += "<p class=\"muted\">No prediction was made in this run.</p>";
+  }
+
+  out += "<h3>Actions taken</h3>";
+  if (s["actions"].empty()) out += "<p class=\"muted\">None.</p>";
+  else {
+    out += "<table><tr><th>step</th><th>action</th><th>detail</th><th>predicted saving</th></tr>";
+    for (const auto& a : s["actions"])
+      out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>", as_int(a["step"]), text(a["kind"]), text(a["detail"]),
+                         bytes_cell(a["predicted_saving_bytes"]));
+    out += "</table>";
+  }
+
+  out += "<h3>Suggestions, by bytes saved</h3>";
+  if (s["suggestions"].empty()) out += "<p class=\"muted\">None.</p>";
+  else {
+    out += "<table><tr><th>#</th><th>fix</th><th>what to do</th><th>saves</th></tr>";
+    int i = 0;
+    for (const auto& g : s["suggestions"])
+      out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td>{}</tr>", ++i, text(g["kind"]), text(g["description"]),
+                         bytes_cell(g["saves_bytes"]));
+    out += "</table>";
+  }
+  return out + "</section>";
+}
+
+std::string overview(const std::vector<RankReport>& ranks) {
+  std::string out = "<h2>Ranks</h2><table><tr><th>rank</th><th>device</th><th>peak allocated</th><th>peak reserved</th>"
+                    "<th>budget</th><th>out of memory</th></tr>";
+  for (const auto& r : ranks) {
+    const json& s = r.summary;
+    out += fmt::format("<tr><td><a href=\"#{0}\">{0}</a></td><td>{1}</td>{2}{3}{4}<td>{5}</td></tr>", escape_html(r.label),
+                       text(s["device"]), bytes_cell(s["peak"]["allocated_bytes"]), bytes_cell(s["peak"]["reserved_bytes"]),
+                       bytes_cell(s["budget_bytes"]),
+                       s["oom"].is_object() ? "yes, " + escape_html(format_bytes(as_int(s["oom"]["requested_bytes"]))) + " refused"
+                                            : std::string("no"));
+  }
+  return out + "</table>";
+}
+
+}  // namespace
+
+std::string render_html(const std::vector<RankReport>& ranks, const std::string& title) {
+  std::string out = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape_html(title) +
+                    "</title><style>" + kStyle + "</style></head><body><h1>" + escape_html(title) + "</h1>";
+  if (ranks.size() > 1) out += overview(ranks);
+  for (const auto& r : ranks) out += section(r);
+  out += "<p class=\"muted\">Written by oomguard (summary schema oomguard.summary/1). Open snapshot.pickle at "
+         "pytorch.org/memory_viz.</p></body></html>\n";
+  return out;
+}
+
+}  // namespace oomguard::guard::report

@@ -1,0 +1,119 @@
+#include "oomguard/guard/report/report.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+#include "oomguard/guard/report/html_report.hpp"
+#include "oomguard/guard/report/recorder.hpp"
+#include "oomguard/guard/report/snapshot.hpp"
+#include "oomguard/guard/report/summary.hpp"
+
+namespace oomguard::guard::report {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Write through a temporary name and rename (readers never see half a file).
+void write_file(const std::string& dir, const std::string& name, const std::string& bytes, ReportResult& result) {
+  const std::string path = dir + "/" + name;
+  const std::string tmp = path + ".tmp" + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+      result.errors.push_back("cannot write \"" + tmp + "\"");
+      return;
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    result.errors.push_back("cannot rename \"" + tmp + "\" to \"" + path + "\": " + ec.message());
+    return;
+  }
+  result.files.push_back(path);
+}
+
+std::string env_or(const char* key, const std::string& fallback) {
+  const char* v = std::getenv(key);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+}  // namespace
+
+std::string default_report_dir(const std::string& run_dir) {
+  static const std::string fallback_id = [] {
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::to_string(seconds) + "-" + std::to_string(getpid());
+  }();
+  const std::string run = run_dir.empty() ? "oomguard-reports/" + env_or("OOMGUARD_RUN_ID", fallback_id) : run_dir;
+  return run + "/rank" + env_or("RANK", "0");
+}
+
+ReportResult write_report(const std::string& requested, const std::string& reason) noexcept {
+  ReportResult result;
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    Recorder& recorder = Recorder::global();
+    std::string dir = requested.empty() ? recorder.dir() : requested;
+    if (dir.empty()) dir = default_report_dir();
+    result.dir = dir;
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) {
+      result.errors.push_back("cannot create report directory \"" + dir + "\": " + ec.message());
+      return result;
+    }
+    // The last row: the state the report describes.
+    if (reason != "out_of_memory") recorder.row();
+    const std::string own_timeline = recorder.dir().empty() ? std::string() : recorder.dir() + "/timeline.csv";
+    const std::string timeline = dir + "/timeline.csv";
+    if (!own_timeline.empty() && !fs::equivalent(fs::path(own_timeline), fs::path(timeline), ec)) {
+      fs::copy_file(own_timeline, timeline, fs::copy_options::overwrite_existing, ec);
+      if (ec) result.errors.push_back("cannot copy the timeline to \"" + timeline + "\": " + ec.message());
+    }
+
+    const nlohmann::json summary = build_summary(reason);
+    write_file(dir, "summary.json", summary.dump(1), result);
+    try {
+      write_file(dir, "snapshot.pickle", build_snapshot_pickle(), result);
+    } catch (const std::exception& e) {
+      result.errors.push_back(std::string("snapshot.pickle: ") + e.what());
+    }
+    std::vector<TimelineRow> rows;
+    try {
+      if (fs::exists(timeline)) rows = read_timeline(timeline);
+    } catch (const std::exception& e) {
+      result.errors.push_back(std::string("timeline.csv: ") + e.what());
+    }
+    RankReport rank{"rank" + env_or("RANK", "0"), summary, std::move(rows)};
+    write_file(dir, "report.html", render_html({rank}, "oomguard report: " + dir), result);
+  } catch (const std::exception& e) {
+    result.errors.push_back(e.what());
+  } catch (...) {
+    result.errors.push_back("unknown error");
+  }
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+void report_out_of_memory(const OomContext& context) noexcept {
+  try {
+    Recorder& recorder = Recorder::global();
+    recorder.note_oom(context);
+    if (recorder.dir().empty()) return;
+    const ReportResult r = write_report("", "out_of_memory");
+    for (const auto& e : r.errors) std::fprintf(stderr, "oomguard: report: %s\n", e.c_str());
+  } catch (...) {
+    // Never turn an out-of-memory into a crash.
+  }
+}
+
+}  // namespace oomguard::guard::report

@@ -1,0 +1,216 @@
+#include "oomguard/guard/report/summary.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "oomguard/error.hpp"
+#include "oomguard/guard/report/recorder.hpp"
+#include "oomguard/json.hpp"
+#include "oomguard/ledger.hpp"
+#include "oomguard/tags.hpp"
+
+namespace oomguard::guard::report {
+namespace {
+
+using nlohmann::json;
+
+json allocations_json(const std::vector<AllocationRecord>& records) {
+  json out = json::array();
+  for (const AllocationRecord& r : records) {
+    out.push_back({{"address", r.address},
+                   {"size_bytes", r.size},
+                   {"device", device_label(r.device)},
+                   {"category", name(r.category)},
+                   {"phase", name(r.phase)},
+                   {"step", r.step},
+                   {"stream", r.stream},
+                   // Python stacks are not recorded yet; the key is kept so
+                   // that readers need not change when they are.
+                   {"frames", json::array()}});
+  }
+  return out;
+}
+
+json row_json(const TimelineRow& row) {
+  return {{"allocated_bytes", row.allocated},
+          {"reserved_bytes", row.reserved},
+          {"by_category", category_bytes_json(row.by_category)},
+          {"step", row.step},
+          {"phase", name(row.phase)},
+          {"time_s", row.time_s}};
+}
+
+json oom_json(const OomCapture& oom) {
+  const OomContext& c = oom.context;
+  json out = row_json(oom.state.row);
+  out["requested_bytes"] = c.requested_bytes;
+  out["device"] = device_label(c.device);
+  out["budget_bytes"] = c.budget_bytes == 0 ? json(nullptr) : json(c.budget_bytes);
+  // The allocator's own view at the refusal (the row above is the Ledger's).
+  out["allocator_allocated_bytes"] = c.allocated_bytes;
+  out["allocator_reserved_bytes"] = c.reserved_bytes;
+  out["largest_free_block_bytes"] = c.largest_free_block == 0 ? json(nullptr) : json(c.largest_free_block);
+  out["allocator_by_category"] = category_bytes_json(c.by_category);
+  out["reason"] = c.reason;
+  out["count"] = oom.count;
+  out["largest_allocations"] = allocations_json(oom.state.largest);
+  return out;
+}
+
+std::string env_or(const char* key, const char* fallback) {
+  const char* v = std::getenv(key);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+void require(const json& doc, const char* key, bool (json::*is)() const noexcept, const char* type,
+             const std::string& what) {
+  if (!doc.contains(key)) throw error(fmt::format("{}: key \"{}\" is missing", what, key));
+  if (!(doc.at(key).*is)()) throw error(fmt::format("{}: \"{}\" is not {}", what, key, type));
+}
+
+}  // namespace
+
+std::string device_label(int device) { return device == kCpuDevice ? "cpu" : fmt::format("cuda:{}", device); }
+
+json to_json(const Prediction& p) {
+  return {{"made_at_step", p.made_at_step},       {"peak_allocated_bytes", p.peak_allocated_bytes},
+          {"peak_reserved_bytes", p.peak_reserved_bytes}, {"phase", name(p.phase)},
+          {"step", p.step},                       {"low_bytes", p.low_bytes},
+          {"high_bytes", p.high_bytes},           {"reason", p.reason}};
+}
+
+json to_json(const ActionRecord& a) {
+  return {{"step", a.step}, {"kind", a.kind}, {"detail", a.detail}, {"predicted_saving_bytes", a.predicted_saving_bytes}};
+}
+
+json to_json(const Suggestion& s) {
+  return {{"kind", s.kind}, {"description", s.description}, {"saves_bytes", s.saves_bytes}};
+}
+
+json build_summary(const std::string& reason) {
+  const Ledger& ledger = Ledger::global();
+  const RunState& run = RunState::global();
+  const Recorder& recorder = Recorder::global();
+
+  json devices = json::array();
+  std::int64_t peak_allocated = 0;
+  std::int64_t peak_reserved = 0;
+  std::int64_t allocated = 0;
+  std::int64_t reserved = 0;
+  CategoryBytes own_peaks{};
+  std::string main_device = "none";
+  std::int64_t main_peak = -1;
+  for (const DeviceStats& s : ledger.stats()) {
+    devices.push_back({{"device", device_label(s.device)},
+                       {"allocated_bytes", s.allocated},
+                       {"peak_allocated_bytes", s.peak_allocated},
+                       {"reserved_bytes", s.reserved},
+                       {"peak_reserved_bytes", s.peak_reserved},
+                       {"live_allocations", s.live_allocations},
+                       {"current", category_bytes_json(s.current)},
+                       {"peak", category_bytes_json(s.peak)}});
+    // Devices peak at different moments: the sum bounds the process's peak.
+    peak_allocated += s.peak_allocated;
+    peak_reserved += s.peak_reserved;
+    allocated += s.allocated;
+    reserved += s.reserved;
+    for (std::size_t c = 0; c < kNumCategories; ++c) own_peaks[c] += s.peak[c];
+    if (s.peak_allocated > main_peak) {
+      main_peak = s.peak_allocated;
+      main_device = device_label(s.device);
+    }
+  }
+
+  const auto peak = recorder.peak();
+  json peak_json = peak ? row_json(peak->row) : row_json(recorder.sample());
+  peak_json["sampled_allocated_bytes"] = peak_json["allocated_bytes"];
+  peak_json["allocated_bytes"] = std::max<std::int64_t>(peak_allocated, peak_json["allocated_bytes"].get<std::int64_t>());
+  peak_json["reserved_bytes"] = std::max<std::int64_t>(peak_reserved, peak_json["reserved_bytes"].get<std::int64_t>());
+  peak_json["category_peaks"] = category_bytes_json(own_peaks);
+
+  const auto prediction = run.prediction();
+  auto suggestions = run.suggestions();
+  std::stable_sort(suggestions.begin(), suggestions.end(),
+                   [](const Suggestion& a, const Suggestion& b) { return a.saves_bytes > b.saves_bytes; });
+  json suggestions_json = json::array();
+  for (const auto& s : suggestions) suggestions_json.push_back(to_json(s));
+  json actions_json = json::array();
+  for (const auto& a : run.actions()) actions_json.push_back(to_json(a));
+
+  const auto oom = recorder.oom();
+  const std::int64_t reserved_now = std::max(reserved, allocated);
+  json fragmentation = {{"allocated_bytes", allocated},
+                        {"reserved_bytes", reserved},
+                        {"reserved_minus_allocated_bytes", reserved_now - allocated},
+                        {"largest_free_block_bytes",
+                         oom && oom->context.largest_free_block != 0 ? json(oom->context.largest_free_block) : json(nullptr)},
+                        {"note", "the largest free block is known only when the allocator reports it at an "
+                                 "out-of-memory (own mode); null otherwise"}};
+
+  json versus = nullptr;
+  if (prediction) {
+    const auto actual = peak_json["allocated_bytes"].get<std::int64_t>();
+    const auto predicted = static_cast<std::int64_t>(prediction->peak_allocated_bytes);
+    versus = {{"predicted_peak_bytes", predicted},
+              {"actual_peak_bytes", actual},
+              {"error_fraction", actual > 0 ? static_cast<double>(predicted - actual) / static_cast<double>(actual) : 0.0}};
+  }
+
+  json steps = json::array();
+  for (const StepPeak& p : ledger.step_peaks()) {
+    steps.push_back({{"step", p.step},
+                     {"device", device_label(p.device)},
+                     {"peak_allocated_bytes", p.peak_allocated},
+                     {"category_peaks", category_bytes_json(p.peak_by_category)}});
+  }
+
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const std::uint64_t budget = run.budget();
+  return {{"schema", kSummarySchema},
+          {"reason", reason},
+          {"written_at_unix_s", std::chrono::duration<double>(now).count()},
+          {"pid", static_cast<std::int64_t>(getpid())},
+          {"run_id", env_or("OOMGUARD_RUN_ID", "")},
+          {"rank", std::atoi(env_or("RANK", "0").c_str())},
+          {"device", main_device},
+          {"devices", devices},
+          {"budget_bytes", budget == 0 ? json(nullptr) : json(budget)},
+          {"step", process_step()},
+          {"phase", name(process_phase())},
+          {"peak", peak_json},
+          {"largest_allocations", peak ? allocations_json(peak->largest) : json::array()},
+          {"prediction", prediction ? to_json(*prediction) : json(nullptr)},
+          {"predicted_vs_actual", versus},
+          {"actions", actions_json},
+          {"oom", oom ? oom_json(*oom) : json(nullptr)},
+          {"suggestions", suggestions_json},
+          {"fragmentation", fragmentation},
+          {"steps", steps},
+          {"counters", to_json(ledger.counters())},
+          {"timeline", {{"file", "timeline.csv"}, {"rows", recorder.rows_written()}}}};
+}
+
+void check_summary(const json& doc, const std::string& what) {
+  if (!doc.is_object()) throw error(fmt::format("{}: not a JSON object", what));
+  require(doc, "schema", &json::is_string, "a string", what);
+  if (doc["schema"] != kSummarySchema)
+    throw error(fmt::format("{}: schema {} is not the accepted \"{}\"", what, doc["schema"].dump(), kSummarySchema));
+  require(doc, "device", &json::is_string, "a string", what);
+  require(doc, "peak", &json::is_object, "an object", what);
+  require(doc["peak"], "allocated_bytes", &json::is_number_integer, "an integer", what + " peak");
+  require(doc["peak"], "by_category", &json::is_object, "an object", what + " peak");
+  require(doc, "actions", &json::is_array, "an array", what);
+  require(doc, "suggestions", &json::is_array, "an array", what);
+  require(doc, "largest_allocations", &json::is_array, "an array", what);
+  if (!doc.contains("oom") || !(doc["oom"].is_null() || doc["oom"].is_object()))
+    throw error(fmt::format("{}: \"oom\" must be null or an object", what));
+  if (!doc.contains("prediction") || !(doc["prediction"].is_null() || doc["prediction"].is_object()))
+    throw error(fmt::format("{}: \"prediction\" must be null or an object", what));
+}
+
+}  // namespace oomguard::guard::report

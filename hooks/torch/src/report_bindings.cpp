@@ -1,0 +1,53 @@
+// oomguard._C's report functions: the report directory, timeline rows and
+// writing the post-mortem (guard/report). Kept out of module.cpp, which is
+// the one translation unit that pays for torch/extension.h.
+#include "report_bindings.hpp"
+
+#include <pybind11/stl.h>
+
+#include "oomguard/error.hpp"
+#include "oomguard/guard/report/recorder.hpp"
+#include "oomguard/guard/report/report.hpp"
+#include "oomguard/guard/run_state.hpp"
+
+namespace py = pybind11;
+
+namespace oomguard::torch_hooks {
+
+void timeline_row_if_open() {
+  auto& recorder = guard::report::Recorder::global();
+  if (!recorder.dir().empty()) recorder.row();
+}
+
+void bind_reports(py::module_& m) {
+  using guard::report::Recorder;
+  m.def("set_report_dir", [](const std::string& dir) {
+    if (!Recorder::global().set_dir(dir)) throw error("oomguard: " + Recorder::global().last_error());
+    return Recorder::global().dir();
+  }, py::arg("dir"), "Create `dir`, open its timeline.csv and write reports there from now on.");
+  m.def("report_dir", [] { return Recorder::global().dir(); });
+  m.def("default_report_dir", &guard::report::default_report_dir, py::arg("run_dir") = "",
+        "<run_dir or oomguard-reports/<OOMGUARD_RUN_ID or time-pid>>/rank<RANK or 0>");
+  m.def("timeline_row", [] {
+    const auto row = Recorder::global().row();
+    return row.allocated;
+  }, "Append a timeline row for now (step boundaries and phase changes); returns the allocated bytes.");
+  m.def("set_budget", [](std::uint64_t bytes) { guard::RunState::global().set_budget(bytes); }, py::arg("bytes"));
+  m.def("write_report", [](const std::string& dir, const std::string& reason) {
+    guard::report::ReportResult r;
+    {
+      py::gil_scoped_release no_gil;  // pure C++; other threads may run
+      r = guard::report::write_report(dir, reason);
+    }
+    py::dict out;
+    out["dir"] = r.dir;
+    out["files"] = r.files;
+    out["errors"] = r.errors;
+    out["seconds"] = r.seconds;
+    return out;
+  }, py::arg("dir") = "", py::arg("reason") = "on_demand",
+     "Write summary.json, report.html and snapshot.pickle into `dir` (default: the report directory). "
+     "Returns {dir, files, errors, seconds}. The guard's abort action calls it with reason 'abort: ...'.");
+}
+
+}  // namespace oomguard::torch_hooks

@@ -1,0 +1,192 @@
+// Report writers: pickle bytes, timeline rows, summary keys, the files
+// write_report leaves, and `oomguard report` merging ranks.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "oomguard/error.hpp"
+#include "oomguard/guard/report/pickle_writer.hpp"
+#include "oomguard/guard/report/rank_reports.hpp"
+#include "oomguard/guard/report/recorder.hpp"
+#include "oomguard/guard/report/report.hpp"
+#include "oomguard/guard/report/summary.hpp"
+#include "oomguard/guard/report/timeline.hpp"
+#include "oomguard/guard/run_state.hpp"
+#include "oomguard/ledger.hpp"
+#include "oomguard/tags.hpp"
+
+namespace fs = std::filesystem;
+using namespace oomguard;
+using namespace oomguard::guard::report;
+using nlohmann::json;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("oomguard-report-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+class Reports : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    Ledger::global().reset();
+    guard::RunState::global().reset();
+    Recorder::global().reset();
+  }
+  void TearDown() override { SetUp(); }
+};
+
+}  // namespace
+
+TEST(Pickle, ProtocolFourOpcodes) {
+  using namespace std::string_literals;
+  EXPECT_EQ(to_pickle(json::object({{"a", 1}})), "\x80\x04}(\x8c\x01" "aJ\x01\x00\x00\x00u."s);
+  EXPECT_EQ(to_pickle(json::array({true, false, nullptr})), "\x80\x04](\x88\x89N" "e."s);
+  EXPECT_EQ(to_pickle(json::array()), "\x80\x04](e."s);  // an empty MARK ... APPENDS
+  // 2^40 needs LONG1 with six bytes (the top byte keeps the sign positive).
+  EXPECT_EQ(to_pickle(json(std::int64_t{1} << 40)), "\x80\x04\x8a\x06\x00\x00\x00\x00\x00\x01."s);
+  EXPECT_EQ(to_pickle(json(-1)), "\x80\x04J\xff\xff\xff\xff."s);
+  // 0.5 as a big-endian IEEE double.
+  EXPECT_EQ(to_pickle(json(0.5)), "\x80\x04G\x3f\xe0\x00\x00\x00\x00\x00\x00."s);
+  const std::string long_text(300, 'x');
+  const std::string p = to_pickle(json(long_text));
+  EXPECT_EQ(p.substr(2, 5), "X\x2c\x01\x00\x00"s);
+}
+
+TEST(Timeline, RowsRoundTripThroughTheText) {
+  TimelineRow row;
+  row.step = 3;
+  row.phase = Phase::backward;
+  row.time_s = 1.25;
+  row.by_category[index(Category::weights)] = 1000;
+  row.by_category[index(Category::activations)] = 24;
+  row.allocated = 1024;
+  row.reserved = 2048;
+  row.budget = 4096;
+  char buffer[kMaxTimelineRowBytes];
+  const std::size_t n = format_timeline_row(row, buffer, sizeof(buffer));
+  const std::string text = timeline_header() + std::string(buffer, n);
+  EXPECT_EQ(std::string(buffer, n), "3,backward,1.250000,1000,0,0,24,0,0,0,0,0,1024,2048,,4096\n");
+  const auto rows = parse_timeline(text, "t");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].step, 3);
+  EXPECT_EQ(rows[0].phase, Phase::backward);
+  EXPECT_EQ(rows[0].by_category, row.by_category);
+  EXPECT_EQ(rows[0].predicted_peak, 0u);
+  EXPECT_EQ(rows[0].budget, 4096u);
+  EXPECT_THROW(parse_timeline("step,phase\n", "t"), oomguard::error);
+  EXPECT_THROW(parse_timeline(timeline_header() + "1,sideways,0" + std::string(13, ',') + "\n", "t"), oomguard::error);
+}
+
+TEST_F(Reports, TimelineGetsOneRowPerCallAndAppendsAcrossOpens) {
+  TempDir dir;
+  ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));
+  Ledger::global().record(0x1000, 512, kCpuDevice, 0, Tag{Category::weights, Phase::idle, 0});
+  Recorder::global().row();
+  Recorder::global().row();
+  Recorder::global().reset();
+  ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));
+  Recorder::global().row();
+  const auto rows = read_timeline((dir.path / "timeline.csv").string());
+  ASSERT_EQ(rows.size(), 3u);  // one header, three rows
+  EXPECT_EQ(rows[0].by_category[index(Category::weights)], 512);
+  EXPECT_EQ(rows[0].allocated, 512);
+}
+
+TEST_F(Reports, WriteReportLeavesTheThreeFilesWithTheSummaryKeys) {
+  TempDir dir;
+  guard::RunState::global().set_budget(1 << 20);
+  guard::RunState::global().set_suggestions({{"micro_batch", "halve the micro-batch", 100},
+                                             {"checkpointing", "gradient checkpointing", 900}});
+  ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));
+  Ledger::global().record(0x1000, 4096, kCpuDevice, 0, Tag{Category::weights, Phase::idle, 0});
+  Ledger::global().record(0x9000, 8192, kCpuDevice, 0, Tag{Category::activations, Phase::forward, 0});
+  Recorder::global().row();  // the peak
+  Ledger::global().release(0x9000);
+  const ReportResult r = write_report("", "exit");
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  for (const char* f : {"summary.json", "report.html", "snapshot.pickle", "timeline.csv"})
+    EXPECT_TRUE(fs::exists(dir.path / f)) << f;
+  const json s = json::parse(slurp(dir.path / "summary.json"));
+  EXPECT_NO_THROW(check_summary(s, "summary"));
+  EXPECT_EQ(s["schema"], "oomguard.summary/1");
+  EXPECT_EQ(s["device"], "cpu");
+  EXPECT_EQ(s["budget_bytes"], 1 << 20);
+  EXPECT_EQ(s["peak"]["allocated_bytes"], 4096 + 8192);
+  EXPECT_EQ(s["peak"]["by_category"]["activations"], 8192);
+  EXPECT_TRUE(s["oom"].is_null());
+  EXPECT_TRUE(s["prediction"].is_null());
+  ASSERT_EQ(s["largest_allocations"].size(), 2u);
+  EXPECT_EQ(s["largest_allocations"][0]["size_bytes"], 8192);
+  ASSERT_EQ(s["suggestions"].size(), 2u);
+  EXPECT_EQ(s["suggestions"][0]["kind"], "checkpointing");  // ranked by bytes saved
+  const std::string html = slurp(dir.path / "report.html");
+  EXPECT_NE(html.find("<svg class=\"timeline\""), std::string::npos);
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(slurp(dir.path / "snapshot.pickle").substr(0, 2), std::string("\x80\x04"));
+}
+
+TEST_F(Reports, OutOfMemoryIsKeptForTheExitReport) {
+  TempDir dir;
+  ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));
+  Ledger::global().record(0x1000, 4096, kCpuDevice, 0, Tag{Category::optimizer, Phase::optimizer, 2});
+  OomContext c;
+  c.requested_bytes = 12345;
+  c.device = kCpuDevice;
+  c.budget_bytes = 8192;
+  c.allocated_bytes = 4096;
+  c.reason = "budget";
+  report_out_of_memory(c);
+  const json at_oom = json::parse(slurp(dir.path / "summary.json"));
+  EXPECT_EQ(at_oom["reason"], "out_of_memory");
+  EXPECT_EQ(at_oom["oom"]["requested_bytes"], 12345);
+  EXPECT_EQ(at_oom["oom"]["by_category"]["optimizer"], 4096);
+  write_report("", "exit");
+  const json at_exit = json::parse(slurp(dir.path / "summary.json"));
+  EXPECT_EQ(at_exit["reason"], "exit");
+  EXPECT_EQ(at_exit["oom"]["requested_bytes"], 12345);
+}
+
+TEST_F(Reports, CliMergesRanksAndNamesAnEmptyDirectory) {
+  TempDir run;
+  for (const char* rank : {"rank0", "rank1"}) {
+    Recorder::global().reset();
+    ASSERT_TRUE(Recorder::global().set_dir((run.path / rank).string()));
+    Recorder::global().row();
+    EXPECT_TRUE(write_report("", "exit").errors.empty());
+  }
+  const std::string cmd = std::string(OOMGUARD_CLI_PATH) + " report " + run.path.string() + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string html = slurp(run.path / "report.html");
+  EXPECT_NE(html.find("id=\"rank0\""), std::string::npos);
+  EXPECT_NE(html.find("id=\"rank1\""), std::string::npos);
+  EXPECT_EQ(load_rank_reports(run.path.string()).size(), 2u);
+
+  TempDir empty;
+  const std::string bad = std::string(OOMGUARD_CLI_PATH) + " report " + empty.path.string() + " 2>" +
+                          (empty.path / "err.txt").string();
+  const int status = std::system(bad.c_str());
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(slurp(empty.path / "err.txt").find("no reports under"), std::string::npos);
+}
