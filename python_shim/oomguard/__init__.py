@@ -13,10 +13,12 @@ import threading
 
 import torch  # noqa: F401  (loads libtorch, which _C links against, first)
 
-from . import _C, census, config, modes, phases
+from . import _C, census, config, guard, modes, phases
+from .guard import actions, describe, prediction
 from .stats import stats, summary
 
-__all__ = ["install", "stats", "summary", "category", "tag", "Handle", "ConfigError", "own_pool"]
+__all__ = ["install", "stats", "summary", "category", "tag", "Handle", "ConfigError", "own_pool", "prediction", "actions",
+           "describe"]
 __version__ = "0.1.0"
 
 ConfigError = _C.ConfigError
@@ -58,6 +60,7 @@ def install(budget: str | int | None = None, mode: str | None = None, report_dir
             return _handle
         started = modes.start(cfg.mode, cfg.budget, cfg.allocator_conf)
         phases.install()
+        guard.install(cfg)
         from .integrations import transformers as _hf
 
         _hf.install()

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cpu_allocator.hpp"
+#include "guard_bindings.hpp"
 #include "observe.hpp"
 #include "oomguard/allocator_config.hpp"
 #include "oomguard/c_api.h"
@@ -125,4 +126,6 @@ PYBIND11_MODULE(_C, m) {
   m.attr("CATEGORIES") = names_of(kCategoryNames);
   m.attr("PHASES") = names_of(kPhaseNames);
   m.attr("CPU_DEVICE") = kCpuDevice;
+
+  bind_guard(m);
 }
