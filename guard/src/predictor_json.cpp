@@ -69,7 +69,7 @@ RunDescription run_description_from_json(const nlohmann::json& j) {
 
 StepObservation step_observation_from_json(const nlohmann::json& j) {
   check_keys(j,
-             {"step", "batch", "seq", "peak_allocated", "activations_peak", "persistent_at_start", "weights_bytes",
+             {"step", "batch", "seq", "peak_allocated", "activations_peak", "train_peak", "persistent_at_start", "weights_bytes",
               "gradient_bytes", "optimizer_bytes", "fragmentation", "non_torch"},
              "step observation");
   StepObservation s;
@@ -78,6 +78,7 @@ StepObservation step_observation_from_json(const nlohmann::json& j) {
   read(j, "seq", s.seq);
   read(j, "peak_allocated", s.peak_allocated);
   read(j, "activations_peak", s.activations_peak);
+  read(j, "train_peak", s.train_peak);
   read(j, "persistent_at_start", s.persistent_at_start);
   read(j, "weights_bytes", s.weights_bytes);
   read(j, "gradient_bytes", s.gradient_bytes);

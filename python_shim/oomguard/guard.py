@@ -78,6 +78,8 @@ class _State:
         self.taken: set[str] = set()
         self.last: dict | None = None
         self.hook = None
+        self.optimizer_hook = None
+        self.train_peak = 0  # the open step's peak when its optimizer phase began
 
 
 _state = _State()
@@ -127,6 +129,10 @@ def install(cfg) -> None:
         import torch.nn.modules.module as modules
 
         _state.hook = modules.register_module_forward_pre_hook(_embedding_pre)
+    if _state.optimizer_hook is None:
+        import torch.optim.optimizer as optim
+
+        _state.optimizer_hook = optim.register_optimizer_step_pre_hook(_optimizer_pre)
 
 
 def describe(dataloader=None, max_seq_len: int | None = None, eval_dataloader=None, eval_batch_size: int | None = None,
@@ -182,6 +188,13 @@ def _embedding_pre(module, args):
     batch, seq = args[0].shape
     if batch * seq > _state.micro[0] * _state.micro[1]:
         _state.micro = (int(batch), int(seq))
+
+
+def _optimizer_pre(optimizer, args, kwargs):
+    """The step's forward/backward peak: the open step's peak before the
+    optimizer allocates anything (the first optimizer of a step counts)."""
+    if _state.train_peak == 0:
+        _state.train_peak = int(_C.open_step_peak(_ledger_device(_device_of_models())))
 
 
 def lengths_of(dataset) -> list[int]:
@@ -261,7 +274,9 @@ def run_description() -> dict:
         floating = [p for p in model.parameters() if p.is_floating_point()]
         if floating:
             d["dtype"] = _dtype_name(floating[0].dtype)
-        d["gradient_checkpointing"] = bool(getattr(model, "is_gradient_checkpointing", False))
+        switch = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else \
+            "is_gradient_checkpointing"
+        d["gradient_checkpointing"] = bool(getattr(model, switch, False))
     optimizer = next(iter(list(census.optimizers)), None)
     if optimizer is not None:
         kind, momentum = _optimizer_kind(optimizer)
@@ -310,6 +325,7 @@ def _observe(ledger_step: int) -> dict | None:
     _, peak_alloc_dev, _, _ = _C.device_memory(slot)
     batch, seq = _state.micro
     return {"step": _state.steps, "batch": batch, "seq": seq, "peak_allocated": int(peak_allocated),
+            "train_peak": int(min(_state.train_peak, peak_allocated)),
             "activations_peak": int(by_category.get("activations", 0)),
             "persistent_at_start": int(persistent_at_start), "weights_bytes": int(weights),
             "gradient_bytes": int(gradients), "optimizer_bytes": int(optimizer),
@@ -323,6 +339,7 @@ def _on_step_end(ledger_step: int) -> None:
     _state.steps += 1
     observation = _observe(ledger_step)
     _state.micro = (0, 0)
+    _state.train_peak = 0
     if observation is not None:
         _state.observations.append(observation)
         del _state.observations[1:-MAX_OBSERVATIONS]  # keep the first step and the latest ones
@@ -481,3 +498,8 @@ def actions() -> list[dict]:
 def last_evaluation() -> dict | None:
     """The full forecast of the latest evaluation (candidates, fit, decision)."""
     return _state.last
+
+
+def observations() -> list[dict]:
+    """The step observations the predictor works from (first step and the latest ones)."""
+    return [dict(o) for o in _state.observations]

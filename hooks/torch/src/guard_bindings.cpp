@@ -102,6 +102,12 @@ void bind_guard(py::module_& m) {
     }
     return py::none();
   }, py::arg("step"), py::arg("device"), "(peak_allocated, peak by category) of a step on a device, or None.");
+  m.def("open_step_peak", [](int device) -> std::int64_t {
+    const std::vector<StepPeak> peaks = Ledger::global().step_peaks();  // the open step's entries come last
+    for (auto it = peaks.rbegin(); it != peaks.rend(); ++it)
+      if (it->device == device) return it->peak_allocated;
+    return 0;
+  }, py::arg("device"), "The peak allocated bytes of the open step so far on a device.");
   m.def("device_memory", [](int device) {
     const DeviceStats s = Ledger::global().device_stats(device);
     return py::make_tuple(s.allocated, s.peak_allocated, s.reserved, s.peak_reserved);

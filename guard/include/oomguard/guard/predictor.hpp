@@ -24,6 +24,9 @@ struct StepObservation {
   std::int64_t seq = 0;    // its (padded) length
   std::uint64_t peak_allocated = 0;    // the step's peak, all categories
   std::uint64_t activations_peak = 0;  // the step's peak of the activations category
+  // The step's peak before its optimizer phase (forward and backward of all
+  // micro-batches); 0 when not known, and peak_allocated stands for it.
+  std::uint64_t train_peak = 0;
   // At the boundary that opened the step: what persists across steps.
   std::uint64_t persistent_at_start = 0;  // weights + adapters + optimizer (+ gradients kept)
   // At the boundary that closed it (after the census).
