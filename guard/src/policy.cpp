@@ -68,7 +68,7 @@ std::int64_t parse_predict_after(std::string_view text) {
 
 std::vector<Suggestion> rank_fixes(const RunDescription& run, const Forecast& f) {
   std::vector<Suggestion> out;
-  const auto grown = [&](std::int64_t b, std::int64_t s) { return f.growth * f.fit(b, s); };
+  const auto grown = [&](std::int64_t b, std::int64_t s) { return f.dynamic(b, s); };
   const double act = grown(f.batch, f.seq);
   const bool training_peak = f.prediction.phase == Phase::backward || f.prediction.phase == Phase::forward;
   if (training_peak && run.model && !run.activation.gradient_checkpointing) {

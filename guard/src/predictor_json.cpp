@@ -113,6 +113,8 @@ nlohmann::json to_json(const Forecast& f) {
           {"activation_fit",
            {{"per_token", f.fit.per_token}, {"per_token_squared", f.fit.per_token_squared}, {"method", f.fit.method}}},
           {"growth", f.growth},
+          {"loss_grad_per_token", f.loss_grad_per_token},
+          {"activation_regime", f.activation_regime},
           {"activation_scale", f.activation_scale},
           {"optimizer_state", std::llround(f.optimizer_state)},
           {"optimizer_transient", std::llround(f.optimizer_transient)},

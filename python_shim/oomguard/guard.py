@@ -433,7 +433,8 @@ def _record(kind: str, detail: str, saves: int) -> None:
 def _warn(result: dict, action: dict) -> None:
     message = result["warn_message"]
     _record("warn", action["detail"], 0)
-    log.warning(message)
+    if logging.getLogger().handlers or log.handlers:  # else logging's last resort would print it twice
+        log.warning(message)
     warnings.warn(message, ResourceWarning, stacklevel=2)
 
 

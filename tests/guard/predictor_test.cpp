@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "oomguard/error.hpp"
@@ -24,7 +25,8 @@ og::ModelSpec tiny_llama() {
                                {"vocab_size", 1000}, {"max_position_embeddings", 1024}});
 }
 
-// A synthetic run whose step peak is persistent + grads + g * activations.
+// A synthetic run whose step peak above what persists is the larger of
+// g * activations (start of backward) and the gradients (end of backward).
 og::StepObservation step(std::int64_t n, std::int64_t b, std::int64_t s, double per_token, double per_sq,
                          double growth, bool first) {
   const double act = per_token * static_cast<double>(b * s) + per_sq * static_cast<double>(b * s * s);
@@ -33,7 +35,8 @@ og::StepObservation step(std::int64_t n, std::int64_t b, std::int64_t s, double 
   o.weights_bytes = 1000000, o.optimizer_bytes = 2000000, o.gradient_bytes = 1000000;
   o.persistent_at_start = first ? o.weights_bytes : o.weights_bytes + o.optimizer_bytes;
   o.activations_peak = static_cast<std::uint64_t>(act);
-  o.peak_allocated = static_cast<std::uint64_t>(static_cast<double>(o.persistent_at_start + o.gradient_bytes) + growth * act);
+  o.peak_allocated = static_cast<std::uint64_t>(static_cast<double>(o.persistent_at_start) +
+                                                std::max(growth * act, static_cast<double>(o.gradient_bytes)));
   return o;
 }
 
@@ -106,21 +109,37 @@ TEST(ActivationFit, WithoutAFormulaActivationsAreLinear) {
   EXPECT_DOUBLE_EQ(fit.per_token_squared, 0);
 }
 
-TEST(Predictor, ExtrapolatesToTheLongestBatchWithTheMeasuredGrowth) {
-  og::RunDescription r;
-  r.longest_batch = 2, r.longest_seq = 256, r.longest_at_step = 9;
-  const std::vector<og::StepObservation> steps = {step(1, 2, 32, 500, 0, 1.5, true), step(2, 2, 64, 500, 0, 1.5, false),
-                                                  step(3, 2, 128, 500, 0, 1.5, false)};
+TEST(Predictor, ExtrapolatesToTheLongestBatchWithTheMeasuredScale) {
+  og::RunDescription r;  // no model config: the loss gradient is absorbed by the scale
+  r.longest_batch = 2, r.longest_seq = 4096, r.longest_at_step = 9;
+  const std::vector<og::StepObservation> steps = {step(1, 2, 1024, 500, 0, 1.3, true),
+                                                  step(2, 2, 1536, 500, 0, 1.3, false)};
   const auto f = og::predict(r, steps);
-  const auto truth = step(9, 2, 256, 500, 0, 1.5, false);
-  EXPECT_NEAR(f.growth, 1.5, 1e-3);
+  const auto truth = step(9, 2, 1024 * 4, 500, 0, 1.3, false);
+  EXPECT_TRUE(f.activation_regime);
+  EXPECT_NEAR(f.growth, 1.3, 1e-3);
   EXPECT_NEAR(static_cast<double>(f.prediction.peak_allocated_bytes), static_cast<double>(truth.peak_allocated),
               1e-3 * static_cast<double>(truth.peak_allocated));
   EXPECT_EQ(f.prediction.step, 9);
   EXPECT_EQ(f.prediction.phase, oomguard::Phase::backward);
-  EXPECT_EQ(f.prediction.made_at_step, 3);
+  EXPECT_EQ(f.prediction.made_at_step, 2);
   EXPECT_LT(f.prediction.low_bytes, f.prediction.peak_allocated_bytes);
   EXPECT_GT(f.prediction.high_bytes, f.prediction.peak_allocated_bytes);
+}
+
+TEST(Predictor, AStepPeakingAtItsGradientsIsAFloorNotAScale) {
+  // Short micro-batches peak when the gradients are complete (1 MB here);
+  // the longest one's activations then exceed that floor.
+  og::RunDescription r;
+  r.longest_batch = 2, r.longest_seq = 4096;
+  const auto short_step = step(2, 2, 64, 500, 0, 1.0, false);  // activations 64 KB < gradients 1 MB
+  const auto f = og::predict(r, {short_step});
+  EXPECT_FALSE(f.activation_regime);
+  const auto truth = step(9, 2, 4096, 500, 0, 1.0, false);
+  EXPECT_NEAR(static_cast<double>(f.prediction.peak_allocated_bytes), static_cast<double>(truth.peak_allocated),
+              1e-3 * static_cast<double>(truth.peak_allocated));
+  r.longest_seq = 128;  // still below the gradients: the measured peak stands
+  EXPECT_EQ(og::predict(r, {short_step}).prediction.peak_allocated_bytes, short_step.peak_allocated);
 }
 
 TEST(Predictor, FirstStepOnlyAddsTheOptimizerStateItsForwardLacked) {

@@ -90,11 +90,17 @@ struct Forecast {
   Prediction prediction;
   std::vector<PeakCandidate> candidates;
   ActivationFit fit;
-  double growth = 1;         // step-peak bytes per activation byte
+  double growth = 1;         // measured / modelled step peak above what persists (activation regime)
+  double loss_grad_per_token = 0;  // fp32 gradient of the log-softmax: 4 * vocab
+  bool activation_regime = true;   // the measured step peaked at the start of backward
   double activation_scale = 1;  // activations at the longest micro-batch / at the measured one
   double optimizer_state = 0;  // measured, or predicted when not seen yet
   double optimizer_transient = 0;
   std::int64_t batch = 0, seq = 0;  // the longest micro-batch used
+
+  // Bytes above what persists at the start of backward for a micro-batch:
+  // growth * (activations + the loss gradient).
+  double dynamic(std::int64_t b, std::int64_t s) const;
 };
 
 // Throws config_error when there is no observation.
