@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -38,9 +39,36 @@ double formula_bytes(const ActivationModel& m, std::int64_t batch, std::int64_t 
 // regime (within 10% of A + L) the measurement calibrates the scale of
 // A + L, which is then taken to the longest micro-batch; when it sits above,
 // it is the gradient moment, kept as a floor, and the longest micro-batch's
-// A + L (unscaled) may exceed it. Without a model config, L is unknown (0) and
+// A + L (unscaled) may exceed it, and so may the gradient moment itself,
+// which grows with the tokens at a slope fitted on the steps seen (the
+// first one included: its gradient moment is the same). Without a model config, L is unknown (0) and
 // the first regime is accepted up to 1.5 A, the scale absorbing the loss
 // gradient.
+
+}  // namespace
+
+namespace {
+
+// Least-squares slope of (step peak above what persists) against dynamic()
+// over the observed steps; 0 when their sizes do not differ by 10%.
+double gradient_moment_slope(const std::vector<StepObservation>& steps, const Forecast& f) {
+  double mx = 0, my = 0, lo = 0, hi = 0;
+  std::vector<std::pair<double, double>> points;
+  for (const auto& s : steps) {
+    if (s.batch <= 0 || s.seq <= 0) continue;
+    const double x = f.dynamic(s.batch, s.seq);
+    const double y = train_peak(s) - static_cast<double>(s.persistent_at_start);
+    points.emplace_back(x, y);
+    lo = points.size() == 1 ? x : std::min(lo, x);
+    hi = std::max(hi, x);
+  }
+  if (points.size() < 2 || hi < 1.1 * lo) return 0;
+  for (const auto& [x, y] : points) mx += x, my += y;
+  mx /= static_cast<double>(points.size()), my /= static_cast<double>(points.size());
+  double sxy = 0, sxx = 0;
+  for (const auto& [x, y] : points) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+  return std::clamp(sxy / sxx, 0.0, 1.5);
+}
 
 }  // namespace
 
@@ -174,8 +202,14 @@ Forecast predict(const RunDescription& run, const std::vector<StepObservation>& 
   const double regime_limit = run.model ? 1.1 : 1.5;
   f.activation_regime = model_ref > 0 && above_ref <= regime_limit * model_ref;
   if (f.activation_regime) f.growth = std::clamp(above_ref / model_ref, 0.5, 2.0);
-  const double above_longest = f.activation_regime ? f.dynamic(f.batch, f.seq)
-                                                   : std::max(f.dynamic(f.batch, f.seq), above_ref);
+  double above_longest = f.dynamic(f.batch, f.seq);
+  if (!f.activation_regime) {
+    // The gradient moment grows with the tokens too (what is left of the
+    // activations, the layer checkpointing rebuilds): its slope comes from
+    // the observed steps of different sizes, the first one included.
+    f.gradient_slope = gradient_moment_slope(steps, f);
+    above_longest = std::max(above_longest, above_ref + f.gradient_slope * (above_longest - model_ref));
+  }
   const double extrapolated = above_longest - above_ref;
   const double ref_act = f.fit(ref->batch, ref->seq);
   f.activation_scale = ref_act > 0 ? f.fit(f.batch, f.seq) / ref_act : 1;

@@ -115,6 +115,7 @@ nlohmann::json to_json(const Forecast& f) {
           {"growth", f.growth},
           {"loss_grad_per_token", f.loss_grad_per_token},
           {"activation_regime", f.activation_regime},
+          {"gradient_slope", f.gradient_slope},
           {"activation_scale", f.activation_scale},
           {"optimizer_state", std::llround(f.optimizer_state)},
           {"optimizer_transient", std::llround(f.optimizer_transient)},

@@ -274,9 +274,10 @@ def run_description() -> dict:
         floating = [p for p in model.parameters() if p.is_floating_point()]
         if floating:
             d["dtype"] = _dtype_name(floating[0].dtype)
-        switch = "is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing") else \
-            "is_gradient_checkpointing"
-        d["gradient_checkpointing"] = bool(getattr(model, switch, False))
+        checkpointing = getattr(model, "is_activation_checkpointing", None)  # transformers 5; PEFT forwards it
+        if checkpointing is None:
+            checkpointing = getattr(model, "is_gradient_checkpointing", False)
+        d["gradient_checkpointing"] = bool(checkpointing)
     optimizer = next(iter(list(census.optimizers)), None)
     if optimizer is not None:
         kind, momentum = _optimizer_kind(optimizer)

@@ -93,6 +93,7 @@ struct Forecast {
   double growth = 1;         // measured / modelled step peak above what persists (activation regime)
   double loss_grad_per_token = 0;  // fp32 gradient of the log-softmax: 4 * vocab
   bool activation_regime = true;   // the measured step peaked at the start of backward
+  double gradient_slope = 0;       // growth of the gradient moment per dynamic() byte
   double activation_scale = 1;  // activations at the longest micro-batch / at the measured one
   double optimizer_state = 0;  // measured, or predicted when not seen yet
   double optimizer_transient = 0;
