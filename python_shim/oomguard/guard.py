@@ -56,6 +56,10 @@ LENGTH_SCAN_SECONDS = 2.0
 log = logging.getLogger("oomguard")
 
 
+class OOMGuardWarning(UserWarning):
+    """The guard's warning: shown by default (a ResourceWarning would not be)."""
+
+
 class GuardAbort(SystemExit):
     """Raised at a step boundary when nothing fits (exit code 3)."""
 
@@ -436,7 +440,7 @@ def _warn(result: dict, action: dict) -> None:
     _record("warn", action["detail"], 0)
     if logging.getLogger().handlers or log.handlers:  # else logging's last resort would print it twice
         log.warning(message)
-    warnings.warn(message, ResourceWarning, stacklevel=2)
+    warnings.warn(message, OOMGuardWarning, stacklevel=2)
 
 
 def _remediate(kind: str, action: dict, result: dict) -> None:

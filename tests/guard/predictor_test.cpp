@@ -142,6 +142,25 @@ TEST(Predictor, AStepPeakingAtItsGradientsIsAFloorNotAScale) {
   EXPECT_EQ(og::predict(r, {short_step}).prediction.peak_allocated_bytes, short_step.peak_allocated);
 }
 
+TEST(Predictor, TheGradientMomentGrowsAtTheSlopeOfTheStepsSeen) {
+  // Checkpointing: the peak sits at the gradient moment, which holds 70% of
+  // the activations' growth (the layer being rebuilt) on top of the gradients.
+  og::RunDescription r;
+  r.longest_batch = 2, r.longest_seq = 512;
+  const auto moment = [](std::int64_t n, std::int64_t s, bool first) {
+    auto o = step(n, 2, s, 500, 0, 1.0, first);
+    o.train_peak = o.persistent_at_start + o.gradient_bytes + static_cast<std::uint64_t>(0.7 * 500 * 2 * static_cast<double>(s));
+    o.peak_allocated = std::max(o.peak_allocated, o.train_peak);
+    return o;
+  };
+  const auto f = og::predict(r, {moment(1, 64, true), moment(2, 96, false)});
+  EXPECT_FALSE(f.activation_regime);
+  EXPECT_NEAR(f.gradient_slope, 0.7, 1e-6);
+  const auto truth = moment(9, 512, false);
+  EXPECT_NEAR(static_cast<double>(f.prediction.peak_allocated_bytes), static_cast<double>(truth.train_peak),
+              1e-6 * static_cast<double>(truth.train_peak));
+}
+
 TEST(Predictor, FirstStepOnlyAddsTheOptimizerStateItsForwardLacked) {
   auto r = adamw_run(500, 500, 4);
   const auto first = step(1, 2, 64, 500, 0, 1.0, true);
