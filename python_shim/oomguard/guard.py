@@ -35,12 +35,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 import warnings
 
 import torch
 
 from . import _C, census, config, phases
+from .run_description import lengths_of, longest_batch, run_description
 
 KEYS = ("actions", "warn_at", "predict_after", "max_seq_len")
 config.register_keys(*KEYS)
@@ -50,8 +50,6 @@ ABORT_EXIT_CODE = 3
 CUDA_MARGIN = 0.05
 HOST_MARGIN = 0.10
 MAX_OBSERVATIONS = 64
-LENGTH_SCAN_LIMIT = 100_000
-LENGTH_SCAN_SECONDS = 2.0
 
 log = logging.getLogger("oomguard")
 
@@ -140,15 +138,19 @@ def install(cfg) -> None:
 
 
 def describe(dataloader=None, max_seq_len: int | None = None, eval_dataloader=None, eval_batch_size: int | None = None,
-             eval_every: int | None = None, save_every: int | None = None, grad_accum: int = 1) -> dict:
+             eval_every: int | None = None, save_every: int | None = None, grad_accum: int = 1,
+             trainer=None) -> dict:
     """Tell the guard what the run will see: the data loader (its dataset's
     lengths are scanned, bounded), or max_seq_len; evaluation and saving.
-    The Trainer callback calls this itself."""
+    The Trainer callback calls this itself. Returns the hints so far (the
+    trainer, if given, is kept for the actuators only)."""
     hints = _state.hints
+    if trainer is not None:
+        hints["trainer"] = trainer  # for the actuators (micro_batch changes the Trainer's batches)
     if max_seq_len:
         hints["longest_seq"] = int(max_seq_len)
     if dataloader is not None:
-        hints.update(_longest_batch(dataloader, grad_accum))
+        hints.update(longest_batch(dataloader, grad_accum))
     if eval_dataloader is not None or eval_batch_size:
         hints["eval_batch"] = int(eval_batch_size or getattr(eval_dataloader, "batch_size", 0) or 0)
         if eval_dataloader is not None:
@@ -199,111 +201,6 @@ def _optimizer_pre(optimizer, args, kwargs):
     optimizer allocates anything (the first optimizer of a step counts)."""
     if _state.train_peak == 0:
         _state.train_peak = int(_C.open_step_peak(_ledger_device(_device_of_models())))
-
-
-def lengths_of(dataset) -> list[int]:
-    """Sequence lengths of a dataset, when it exposes them: a ``lengths``
-    attribute, or items (dicts) holding ``input_ids``. Bounded in items and
-    time; an empty list when neither works."""
-    lengths = getattr(dataset, "lengths", None)
-    if lengths is not None:
-        return [int(x) for x in list(lengths)[:LENGTH_SCAN_LIMIT]]
-    try:
-        n = len(dataset)
-    except TypeError:
-        return []
-    out: list[int] = []
-    deadline = time.monotonic() + LENGTH_SCAN_SECONDS
-    for i in range(min(n, LENGTH_SCAN_LIMIT)):
-        try:
-            item = dataset[i]
-        except Exception:  # noqa: BLE001  (not indexable: no lengths)
-            return []
-        ids = item.get("input_ids") if isinstance(item, dict) else None
-        if ids is None:
-            return []
-        out.append(len(ids))
-        if time.monotonic() > deadline:
-            break
-    return out
-
-
-def _longest_batch(dataloader, grad_accum: int) -> dict:
-    batch = getattr(dataloader, "batch_size", None) or 0
-    lengths = lengths_of(getattr(dataloader, "dataset", None))
-    if not lengths or not batch:
-        return {}
-    longest = max(lengths)
-    out = {"longest_batch": int(batch), "longest_seq": int(longest)}
-    if isinstance(getattr(dataloader, "sampler", None), torch.utils.data.SequentialSampler):
-        out["longest_at_step"] = lengths.index(longest) // (batch * max(grad_accum, 1)) + 1
-    return out
-
-
-def _dtype_name(dtype: torch.dtype) -> str:
-    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "fp32")
-
-
-def _optimizer_kind(optimizer) -> tuple[str | None, bool]:
-    name = type(optimizer).__name__.lower()
-    if "8bit" in name:
-        return ("paged-adamw-8bit" if "paged" in name else "adamw-8bit"), True
-    if "adafactor" in name:
-        return "adafactor", True
-    if name.startswith("adam"):
-        return "adamw", True
-    if name == "sgd":
-        return "sgd", bool(optimizer.defaults.get("momentum", 0))
-    return None, True
-
-
-def run_description() -> dict:
-    """The run as the C++ predictor reads it (see predictor_json.cpp)."""
-    d: dict = {}
-    model = next(iter(list(census.models)), None)
-    if model is not None:
-        hf_config = getattr(model, "config", None)
-        if hf_config is not None and hasattr(hf_config, "to_dict"):
-            d["model_config"] = hf_config.to_dict()
-            d["attention"] = {"eager": "eager", "flash_attention_2": "flash"}.get(
-                getattr(hf_config, "_attn_implementation", None) or "sdpa", "sdpa")
-        names = [n for n, p in model.named_parameters() if p.requires_grad]
-        d["method"] = "lora" if any("lora_" in n for n in names) else "full"
-        peft = getattr(model, "peft_config", None)
-        if peft:
-            lora = next(iter(peft.values()))
-            d["lora_r"] = int(getattr(lora, "r", 16))
-            targets = getattr(lora, "target_modules", None) or []
-            d["lora_targets"] = sorted(targets) if not isinstance(targets, str) else [targets]
-        floating = [p for p in model.parameters() if p.is_floating_point()]
-        if floating:
-            d["dtype"] = _dtype_name(floating[0].dtype)
-        checkpointing = getattr(model, "is_activation_checkpointing", None)  # transformers 5; PEFT forwards it
-        if checkpointing is None:
-            checkpointing = getattr(model, "is_gradient_checkpointing", False)
-        d["gradient_checkpointing"] = bool(checkpointing)
-    optimizer = next(iter(list(census.optimizers)), None)
-    if optimizer is not None:
-        kind, momentum = _optimizer_kind(optimizer)
-        d["optimizer"], d["optimizer_momentum"] = kind, momentum
-        trainable = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
-        d["trainable"] = [[int(p.shape[0]) if p.dim() else 1, int(p.numel() // max(int(p.shape[0]) if p.dim() else 1, 1))]
-                          for p in trainable]
-        if trainable:
-            d["param_bytes"] = trainable[0].element_size()
-    hints = dict(_state.hints)
-    if "longest_seq" in hints and "longest_batch" not in hints and _state.observations:
-        hints["longest_batch"] = max(o["batch"] for o in _state.observations)
-    if _state.max_seq_len and "longest_seq" not in hints:
-        hints["longest_seq"] = _state.max_seq_len
-        if _state.observations:
-            hints["longest_batch"] = max(o["batch"] for o in _state.observations)
-    if hints.get("saves") and model is not None:
-        largest = max((t.numel() * t.element_size() for t in model.state_dict().values()
-                       if isinstance(t, torch.Tensor) and t.device.type != "cpu"), default=0)
-        hints["save_copy_bytes"] = int(largest)  # a transient contiguous copy of one tensor
-    d.update(hints)
-    return d
 
 
 # ---------------------------------------------------------------- the step boundary
@@ -375,13 +272,13 @@ def _all_reduce_max(values: list[float]) -> list[float]:
     dist = _distributed()
     backend = dist.get_backend()
     device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-    with _C_category_none():
+    with _GuardBytes():
         tensor = torch.tensor(values, dtype=torch.float64, device=device)
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
         return tensor.tolist()
 
 
-class _C_category_none:
+class _GuardBytes:
     """The guard's own few bytes are tagged temporary, not the user's."""
 
     def __enter__(self):
@@ -396,7 +293,7 @@ def evaluate_and_act() -> dict:
     if not _state.budget:
         _state.budget = default_budget(_device_of_models(), _state.budget_text)
     policy = {"budget": int(_state.budget), "warn_at": _state.warn_at, "actions": _state.actions}
-    run = json.dumps(run_description())
+    run = json.dumps(run_description(_state.hints, _state.observations, _state.max_seq_len))
     steps = json.dumps(_state.observations)
     available = _available()
     result = json.loads(_C.guard_evaluate(run, steps, json.dumps(policy), available))
