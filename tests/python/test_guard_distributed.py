@@ -20,8 +20,8 @@ def test_ranks_agree_on_the_worst_ranks_action(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", SCRIPT, *SCENARIO,
          "--out", str(out)],
-        env=env("", GUARD_CONF_RANK0="mode:cpu,budget:4GiB,actions:warn+abort",
-                GUARD_CONF_RANK1=f"mode:cpu,budget:{tight},actions:warn+abort",
+        env=env("", GUARD_CONF_RANK0=f"mode:cpu,budget:4GiB,actions:warn+abort,report_dir:{tmp_path}",
+                GUARD_CONF_RANK1=f"mode:cpu,budget:{tight},actions:warn+abort,report_dir:{tmp_path}",
                 OMP_NUM_THREADS="1"),
         capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0  # the ranks aborted
