@@ -111,20 +111,28 @@ def default_budget(device: torch.device, budget_text: str | None) -> int:
     return _C.resolve_budget(budget_text, total) if budget_text else int(total * (1 - HOST_MARGIN))
 
 
+def parse_config(entries: dict[str, str]) -> dict:
+    """The guard's OOMGUARD_CONF keys, checked (ConfigError names the key, the
+    bad value and what is accepted)."""
+    out: dict = {}
+    if "actions" in entries:
+        out["actions"] = list(_C.guard_parse_actions(entries["actions"]))
+    if "warn_at" in entries:
+        out["warn_at"] = _C.guard_parse_warn_at(entries["warn_at"])
+    if "predict_after" in entries:
+        out["predict_after"] = _C.guard_parse_predict_after(entries["predict_after"])
+    if "max_seq_len" in entries:
+        out["max_seq_len"] = int(_C.parse_bytes(entries["max_seq_len"], "OOMGUARD_CONF key 'max_seq_len'"))
+    return out
+
+
 def install(cfg) -> None:
     """Called by oomguard.install(): read the guard's keys, hook the steps."""
-    entries = cfg.entries
     _state.enabled = True
     _state.report_dir = cfg.report_dir
     _state.budget_text = cfg.budget
-    if "actions" in entries:
-        _state.actions = list(_C.guard_parse_actions(entries["actions"]))
-    if "warn_at" in entries:
-        _state.warn_at = _C.guard_parse_warn_at(entries["warn_at"])
-    if "predict_after" in entries:
-        _state.predict_after = _C.guard_parse_predict_after(entries["predict_after"])
-    if "max_seq_len" in entries:
-        _state.max_seq_len = int(_C.parse_bytes(entries["max_seq_len"], "max_seq_len"))
+    for key, value in parse_config(cfg.entries).items():
+        setattr(_state, key, value)
     if _on_step_end not in phases._on_step_end:
         phases._on_step_end.append(_on_step_end)
     if _state.hook is None:
