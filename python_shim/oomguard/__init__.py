@@ -14,11 +14,12 @@ import threading
 
 import torch  # noqa: F401  (loads libtorch, which _C links against, first)
 
-from . import _C, census, config, modes, phases
+from . import _C, census, config, guard, modes, phases
+from .guard import actions, describe, prediction
 from .stats import stats, summary
 
-__all__ = ["install", "stats", "summary", "category", "tag", "report", "actions", "Handle", "ConfigError",
-           "own_pool"]
+__all__ = ["install", "stats", "summary", "category", "tag", "report", "prediction", "actions", "describe",
+           "Handle", "ConfigError", "own_pool"]
 __version__ = "0.1.0"
 
 ConfigError = _C.ConfigError
@@ -60,6 +61,7 @@ def install(budget: str | int | None = None, mode: str | None = None, report_dir
             return _handle
         started = modes.start(cfg.mode, cfg.budget, cfg.allocator_conf)
         phases.install()
+        guard.install(cfg)
         from .integrations import transformers as _hf
 
         _hf.install()
@@ -100,13 +102,6 @@ def tag(tensors, category_name: str):
 
     Returns (bytes, storages, untracked)."""
     return census.tag(tensors, category_name)
-
-
-def actions() -> list[dict]:
-    """The guard's actions so far, oldest first: {step, kind, detail, predicted_saving_bytes}."""
-    import json
-
-    return json.loads(_C.guard_actions())
 
 
 def _finish_boot() -> None:

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cpu_allocator.hpp"
+#include "guard_bindings.hpp"
 #include "observe.hpp"
 #include "oomguard/allocator_config.hpp"
 #include "oomguard/c_api.h"
@@ -154,4 +155,5 @@ PYBIND11_MODULE(_C, m) {
   m.attr("CPU_DEVICE") = kCpuDevice;
 
   bind_reports(m);
+  bind_guard(m);
 }

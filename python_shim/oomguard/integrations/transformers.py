@@ -46,6 +46,9 @@ def _make_callback_class():
                 census.add_model(model)
             if optimizer is not None:
                 census.add_optimizer(getattr(optimizer, "optimizer", optimizer))
+            from .. import guard
+
+            guard.describe_trainer(args, kwargs.get("train_dataloader"), kwargs.get("eval_dataloader"))
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
             import oomguard
