@@ -51,7 +51,15 @@ struct alignas(64) Ledger::Shard {
   std::vector<Event> ring;  // fixed capacity, overwritten in order
   std::uint64_t ring_next = 0;
   LedgerCounters counters;
-  std::array<std::int64_t, kDeviceSlots> live_per_device{};
+  // Written under the lock (a plain load and store, no read-modify-write),
+  // read without it: device_stats() must not block, since a report written
+  // at a signal may run while the interrupted thread holds this shard.
+  std::array<std::atomic<std::int64_t>, kDeviceSlots> live_per_device{};
+
+  void count_live(std::size_t slot, std::int64_t delta) {
+    live_per_device[slot].store(live_per_device[slot].load(std::memory_order_relaxed) + delta,
+                                std::memory_order_relaxed);
+  }
 
   void push(const Event& e) {
     ring[ring_next & (ring.size() - 1)] = e;  // the size is a power of two
@@ -128,9 +136,9 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
       replaced = it->second;
       it->second = rec;
       ++s.counters.replaced_records;
-      --s.live_per_device[slot_of(replaced->device)];
+      s.count_live(slot_of(replaced->device), -1);
     }
-    ++s.live_per_device[slot_of(device)];
+    s.count_live(slot_of(device), 1);
     ++s.counters.allocations;
     s.push(Event{rec.time_ns, address, size, tag.step, stream, rec.device, EventKind::alloc, tag.category,
                  tag.category, tag.phase});
@@ -155,7 +163,7 @@ std::optional<Released> Ledger::release(std::uintptr_t address) {
     rec = it->second;
     s.live.erase(it);
     ++s.counters.frees;
-    --s.live_per_device[slot_of(rec.device)];
+    s.count_live(slot_of(rec.device), -1);
     s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
                  rec.category, process_phase()});
   }
@@ -191,7 +199,7 @@ Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int devic
     }
     s.live.erase(it);
     ++s.counters.frees;
-    --s.live_per_device[slot_of(rec.device)];
+    s.count_live(slot_of(rec.device), -1);
     s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
                  rec.category, process_phase()});
   }
@@ -298,8 +306,7 @@ DeviceStats Ledger::device_stats(int device) const {
   out.peak_reserved = d.reserved_peak.load(std::memory_order_relaxed);
   const std::size_t slot = slot_of(device);
   for (std::size_t i = 0; i < kShards; ++i) {
-    std::lock_guard lock(shards_[i].mutex);
-    out.live_allocations += shards_[i].live_per_device[slot];
+    out.live_allocations += shards_[i].live_per_device[slot].load(std::memory_order_relaxed);
   }
   return out;
 }
@@ -378,7 +385,7 @@ void Ledger::reset() {
     shards_[i].live.clear();
     shards_[i].ring_next = 0;
     shards_[i].counters = {};
-    shards_[i].live_per_device = {};
+    for (auto& live : shards_[i].live_per_device) live.store(0, std::memory_order_relaxed);
   }
   for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
     DeviceCounters& d = devices_[slot];

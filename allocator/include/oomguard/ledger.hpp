@@ -163,6 +163,8 @@ class Ledger {
   // (also sets the process step that untagged allocations read).
   void begin_step(std::int64_t step);
 
+  // Lock-free: safe from a thread that reports while another is stopped
+  // inside the Ledger (a signal handler's watcher, an OOM observer).
   DeviceStats device_stats(int device) const;
   std::vector<DeviceStats> stats() const;  // devices that have seen traffic
   std::vector<StepPeak> step_peaks() const;  // closed steps, oldest first, then the open one
