@@ -65,7 +65,6 @@ class GuardAbort(SystemExit):
 class _State:
     def __init__(self) -> None:
         self.enabled = False
-        self.report_dir: str | None = None
         self.budget_text: str | None = None
         self.budget = 0
         self.warn_at = 0.9
@@ -129,7 +128,6 @@ def parse_config(entries: dict[str, str]) -> dict:
 def install(cfg) -> None:
     """Called by oomguard.install(): read the guard's keys, hook the steps."""
     _state.enabled = True
-    _state.report_dir = cfg.report_dir
     _state.budget_text = cfg.budget
     for key, value in parse_config(cfg.entries).items():
         setattr(_state, key, value)
@@ -376,20 +374,14 @@ def _abort(result: dict, action: dict) -> None:
 
 
 def write_post_mortem(message: str, result: dict) -> str:
-    """The reports layer's post-mortem when present, else the guard's JSON."""
-    report_dir = _state.report_dir or "oomguard-reports"
-    if hasattr(_C, "write_report"):
-        return str(_C.write_report(report_dir, message))
-    os.makedirs(report_dir, exist_ok=True)
-    rank = _distributed().get_rank() if _distributed() is not None else 0
-    path = os.path.join(report_dir, f"oomguard-postmortem-{os.getpid()}-rank{rank}.json")
-    from .stats import stats
+    """The post-mortem (summary.json, report.html, snapshot.pickle) in this
+    process's report directory; returns the summary's path."""
+    from . import reports
 
-    with open(path, "w") as f:
-        json.dump({"reason": message, "rank": rank, "step": _state.steps, "budget": _state.budget,
-                   "prediction": prediction(), "actions": actions(), "forecast": result, "stats": stats()}, f,
-                  indent=1, default=str)
-    return path
+    written = reports.report(reason=message)
+    for error in written["errors"]:
+        log.error("oomguard: post-mortem: %s", error)
+    return os.path.join(written["dir"], "summary.json")
 
 
 # ---------------------------------------------------------------- public reads

@@ -50,7 +50,8 @@ def test_nothing_fits_aborts_at_step_2_with_a_post_mortem(tmp_path, whole):
     with open(report) as f:
         text = f.read()
     assert "abort" in text and "peak_allocated_bytes" in text
-    if report.endswith(".json"):
-        post_mortem = json.loads(text)
-        assert post_mortem["budget"] == budget
-        assert post_mortem["prediction"]["peak_allocated_bytes"] > budget
+    post_mortem = json.loads(text)
+    assert post_mortem["schema"] == "oomguard.summary/1"
+    assert post_mortem["budget_bytes"] == budget
+    assert post_mortem["prediction"]["peak_allocated_bytes"] > budget
+    assert [a["kind"] for a in post_mortem["actions"]] == ["warn", "abort"]

@@ -18,8 +18,11 @@ def _grads(model, inputs):
 
 
 def _activation_peak(model, optimizer, inputs) -> int:
-    step = oomguard._C.step()
     optimizer.zero_grad(set_to_none=True)
+    # Close the open step first: it may hold the peaks of whatever ran in this
+    # process since the last optimizer step (other tests, with none).
+    optimizer.step()
+    step = oomguard._C.step()
     model(**inputs).loss.backward()
     optimizer.step()  # closes the step: its peaks are in stats()["steps"]
     peaks = [s["peak_by_category"]["activations"] for s in oomguard.stats()["steps"] if s["step"] == step]

@@ -72,7 +72,13 @@ std::string timeline_svg(const std::vector<TimelineRow>& rows, const TimelineCha
     predicted_max = std::max(predicted_max, r.predicted_peak);
   }
   if (lines.oom_time_s) t1 = std::max(t1, *lines.oom_time_s);
-  ymax = std::max({ymax, static_cast<double>(lines.budget), static_cast<double>(predicted_max)}) * 1.08;
+  ymax = std::max(ymax, static_cast<double>(predicted_max));
+  // The scale follows the run. A budget far above it (a default of "the
+  // machine minus a margin" on a small run) would flatten the data, so it is
+  // drawn only when it is within reach, and named above the plot otherwise.
+  const bool budget_on_scale = lines.budget != 0 && static_cast<double>(lines.budget) <= 4 * ymax;
+  if (budget_on_scale) ymax = std::max(ymax, static_cast<double>(lines.budget));
+  ymax *= 1.08;
   const bool by_index = t1 - t0 <= 0;
   const double span = by_index ? std::max<double>(1, static_cast<double>(rows.size() - 1)) : t1 - t0;
   const double pw = kWidth - kLeft - kRight, ph = kHeight - kTop - kBottom;
@@ -135,8 +141,12 @@ std::string timeline_svg(const std::vector<TimelineRow>& rows, const TimelineCha
   if (predicted_max != 0)
     hline(static_cast<double>(predicted_max), "#6a3d9a", "8 4",
           "predicted peak " + format_bytes(static_cast<std::int64_t>(predicted_max)));
-  if (lines.budget != 0)
+  if (budget_on_scale) {
     hline(static_cast<double>(lines.budget), "#d62728", "none", "budget " + format_bytes(static_cast<std::int64_t>(lines.budget)));
+  } else if (lines.budget != 0) {
+    svg += fmt::format(R"(<text x="{:.1f}" y="{:.1f}" font-size="11" text-anchor="end" fill="#d62728">budget {} (above the scale)</text>)",
+                       kWidth - kRight, kTop - 4, escape_html(format_bytes(static_cast<std::int64_t>(lines.budget))));
+  }
   if (lines.oom_time_s) {
     const double x = by_index ? kLeft + pw : xof(0, *lines.oom_time_s);
     svg += fmt::format(R"(<line x1="{:.1f}" x2="{:.1f}" y1="{:.1f}" y2="{:.1f}" stroke="#d62728" stroke-width="2"><title>out of memory</title></line>)",

@@ -20,17 +20,21 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def lengths_for(spec: str, n: int) -> list[int]:
-    """"grow:16:128": short first, the longest last but one; "fixed:64"."""
+def lengths_for(spec: str, n: int, batch: int = 1) -> list[int]:
+    """"grow:16:128": short first, the longest last but one; "fixed:64";
+    "late:32:128:20": 32 tokens, then 128 from optimizer step 20 on."""
     kind, *values = spec.split(":")
     if kind == "fixed":
         return [int(values[0])] * n
+    if kind == "late":
+        short, long, from_step = int(values[0]), int(values[1]), int(values[2])
+        return [short if i // batch + 1 < from_step else long for i in range(n)]
     if kind == "grow":
         low, high = int(values[0]), int(values[1])
         out = [low + (high - low) * i // max(n - 1, 1) for i in range(n)]
         out[-1], out[-2] = out[-2], out[-1]  # the longest is not the last batch
         return out
-    raise SystemExit(f"--lengths {spec!r}: accepted 'fixed:N' or 'grow:LOW:HIGH'")
+    raise SystemExit(f"--lengths {spec!r}: accepted 'fixed:N', 'grow:LOW:HIGH' or 'late:SHORT:LONG:STEP'")
 
 
 def main() -> int:
@@ -72,7 +76,7 @@ def main() -> int:
         model = with_lora(model)
     model.train()
 
-    lengths = lengths_for(a.lengths, a.steps * a.batch)
+    lengths = lengths_for(a.lengths, a.steps * a.batch, a.batch)
     generator = torch.Generator().manual_seed(1)
     dataset = [{"input_ids": torch.randint(0, a.vocab, (n,), generator=generator).tolist()} for n in lengths]
 
@@ -86,7 +90,7 @@ def main() -> int:
         oomguard.describe(dataloader=loader)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
-    result = {"rank": rank, "prediction_at_check": None, "step_peaks": []}
+    result = {"rank": rank, "prediction_at_check": None, "step_peaks": [], "completed_steps": 0}
 
     def save_result():
         result.update(prediction=oomguard.prediction(), actions=oomguard.actions(),
@@ -103,6 +107,7 @@ def main() -> int:
             optimizer.zero_grad(set_to_none=True)
             if step == a.check_step:
                 result["prediction_at_check"] = oomguard.prediction()
+            result["completed_steps"] = step
     finally:
         save_result()
     return 0
