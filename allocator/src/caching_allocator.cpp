@@ -327,6 +327,7 @@ void CachingAllocator::throw_oom(int device, std::size_t bytes, std::string reas
   context.largest_free_block = s.largest_free_block;
   context.by_category = ledger_->device_stats(device).current;
   ledger_->note_oom(device, bytes);
+  notify_out_of_memory(context);
   throw out_of_memory(std::move(context));
 }
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <cstdlib>
 
 namespace oomguard {
@@ -40,6 +41,16 @@ std::string describe(const OomContext& c) {
   return text;
 }
 }  // namespace
+
+namespace {
+std::atomic<OutOfMemoryHandler> g_oom_handler{nullptr};
+}  // namespace
+
+void set_out_of_memory_handler(OutOfMemoryHandler handler) noexcept { g_oom_handler.store(handler); }
+
+void notify_out_of_memory(const OomContext& context) noexcept {
+  if (OutOfMemoryHandler handler = g_oom_handler.load()) handler(context);
+}
 
 out_of_memory::out_of_memory(OomContext context)
     : context_(std::move(context)), message_(describe(context_)) {}

@@ -131,3 +131,28 @@ TEST(CategoryLimits, OnlyTheLimitedCategoryIsRefused) {
   allocator->deallocate(acts[0], 6 << 20, 0, 0);
   allocator->deallocate(acts[1], 4 << 20, 0, 0);
 }
+
+namespace {
+std::atomic<int> g_handled{0};
+std::size_t g_handled_request = 0;
+void count_oom(const OomContext& context) noexcept {
+  g_handled_request = context.requested_bytes;
+  ++g_handled;
+}
+}  // namespace
+
+TEST(OutOfMemoryHandler, SeesEveryRefusalBeforeItIsThrown) {
+  Ledger ledger;
+  auto device = std::make_shared<SimulatedDevice>(SimulatedDeviceOptions{.capacity_bytes = 64ull << 20});
+  auto allocator = make(device, {.budget_bytes = 32ull << 20}, ledger);
+  set_out_of_memory_handler(&count_oom);
+  EXPECT_THROW((void)allocator->allocate(40 << 20, 0, 0), out_of_memory);
+  EXPECT_EQ(g_handled.load(), 1);
+  EXPECT_EQ(g_handled_request, 40u << 20);
+  void* fits = allocator->allocate(1 << 20, 0, 0);
+  EXPECT_EQ(g_handled.load(), 1);
+  set_out_of_memory_handler(nullptr);
+  EXPECT_THROW((void)allocator->allocate(40 << 20, 0, 0), out_of_memory);
+  EXPECT_EQ(g_handled.load(), 1);
+  allocator->deallocate(fits, 1 << 20, 0, 0);
+}

@@ -61,6 +61,14 @@ class out_of_memory : public std::bad_alloc {
   std::string message_;
 };
 
+// Called with the context of every out_of_memory the core is about to throw,
+// on the allocating thread with no core lock held: where a post-mortem is
+// written before the error reaches the caller (torch's pluggable allocator
+// turns it into a NULL, then Python's exception). nullptr: none.
+using OutOfMemoryHandler = void (*)(const OomContext& context) noexcept;
+void set_out_of_memory_handler(OutOfMemoryHandler handler) noexcept;
+void notify_out_of_memory(const OomContext& context) noexcept;
+
 // Human-readable byte count: "1.50 GiB".
 std::string format_bytes(std::int64_t bytes);
 

@@ -4,6 +4,7 @@
 
 #include "oomguard/c_api.h"
 #include "oomguard/error.hpp"
+#include "oomguard/guard/report/report.hpp"
 
 namespace oomguard::torch_hooks {
 
@@ -17,6 +18,9 @@ std::string core_library_path() {
 
 void configure_core_allocator(const std::string& conf) {
   if (oomguard_configure(conf.c_str()) != 0) throw config_error(oomguard_last_error());
+  // Our allocator's out-of-memory writes the post-mortem before torch sees
+  // the NULL (Note [Reports on the out-of-memory path]).
+  set_out_of_memory_handler(&guard::report::report_out_of_memory);
 }
 
 }  // namespace oomguard::torch_hooks
