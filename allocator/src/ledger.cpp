@@ -150,29 +150,8 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
   add_bytes(d, tag.category, static_cast<std::int64_t>(size));
 }
 
-std::optional<Released> Ledger::release(std::uintptr_t address) {
-  AllocationRecord rec;
-  {
-    Shard& s = shard_for(address);
-    std::lock_guard lock(s.mutex);
-    auto it = s.live.find(address);
-    if (it == s.live.end()) {
-      ++s.counters.unknown_frees;
-      return std::nullopt;
-    }
-    rec = it->second;
-    s.live.erase(it);
-    ++s.counters.frees;
-    s.count_live(slot_of(rec.device), -1);
-    s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
-                 rec.category, process_phase()});
-  }
-  add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
-  return Released{rec.size, rec.stream, rec.owner, rec.device, rec.category, rec.phase, rec.step};
-}
-
-Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int device, std::uint64_t size,
-                                               OwnerCheck owns, const void* context) {
+template <typename Check>
+Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check) {
   CheckedRelease out;
   AllocationRecord rec;
   {
@@ -185,18 +164,8 @@ Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int devic
     }
     rec = it->second;
     out.released = Released{rec.size, rec.stream, rec.owner, rec.device, rec.category, rec.phase, rec.step};
-    if (!owns(rec.owner, context)) {
-      out.status = ReleaseStatus::foreign;
-      return out;
-    }
-    if (rec.device != device) {
-      out.status = ReleaseStatus::wrong_device;
-      return out;
-    }
-    if (rec.size != size) {
-      out.status = ReleaseStatus::wrong_size;
-      return out;
-    }
+    out.status = check(rec);
+    if (out.status != ReleaseStatus::released) return out;
     s.live.erase(it);
     ++s.counters.frees;
     s.count_live(slot_of(rec.device), -1);
@@ -204,8 +173,23 @@ Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int devic
                  rec.category, process_phase()});
   }
   add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
-  out.status = ReleaseStatus::released;
   return out;
+}
+
+std::optional<Released> Ledger::release(std::uintptr_t address) {
+  const CheckedRelease result = release_if(address, [](const AllocationRecord&) { return ReleaseStatus::released; });
+  if (result.status != ReleaseStatus::released) return std::nullopt;
+  return result.released;
+}
+
+Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int device, std::uint64_t size,
+                                               OwnerCheck owns, const void* context) {
+  return release_if(address, [&](const AllocationRecord& rec) {
+    if (!owns(rec.owner, context)) return ReleaseStatus::foreign;
+    if (rec.device != device) return ReleaseStatus::wrong_device;
+    if (rec.size != size) return ReleaseStatus::wrong_size;
+    return ReleaseStatus::released;
+  });
 }
 
 bool Ledger::retag(std::uintptr_t address, Category category) {

@@ -180,6 +180,8 @@ class Ledger {
   Shard& shard_for(std::uintptr_t address) const;
   DeviceCounters& counters_for(int device) const;
   void add_bytes(DeviceCounters& d, Category category, std::int64_t delta);
+  template <typename Check>
+  CheckedRelease release_if(std::uintptr_t address, Check&& check);
 
   std::unique_ptr<Shard[]> shards_;
   std::unique_ptr<DeviceCounters[]> devices_;
