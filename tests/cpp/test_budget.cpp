@@ -26,6 +26,9 @@ TEST(Budget, ReserveRollsBackPastTheLimit) {
   EXPECT_EQ(budget.used(), 0u);
   Budget unlimited;
   EXPECT_TRUE(unlimited.try_reserve(1ull << 60));
+  EXPECT_EQ(unlimited.used(), 0u);  // nothing counted without a limit
+  unlimited.release(1ull << 60);
+  EXPECT_EQ(unlimited.used(), 0u);
 }
 
 TEST(Budget, ConcurrentReservationsNeverOvershoot) {

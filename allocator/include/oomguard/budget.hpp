@@ -13,16 +13,21 @@ namespace oomguard {
 class Budget {
  public:
   explicit Budget(std::uint64_t limit_bytes = 0) : limit_(limit_bytes) {}
-  // True and counted, or false and unchanged. A limit of 0 admits everything.
+  // True and counted, or false and unchanged. A limit of 0 admits everything
+  // and counts nothing: no shared atomic on the path when there is no budget
+  // (used() is then 0).
   bool try_reserve(std::uint64_t bytes) noexcept {
+    if (limit_ == 0) return true;
     const std::uint64_t after = used_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-    if (limit_ != 0 && after > limit_) {
+    if (after > limit_) {
       used_.fetch_sub(bytes, std::memory_order_relaxed);
       return false;
     }
     return true;
   }
-  void release(std::uint64_t bytes) noexcept { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+  void release(std::uint64_t bytes) noexcept {
+    if (limit_ != 0) used_.fetch_sub(bytes, std::memory_order_relaxed);
+  }
   // Before first use only (the limit is read without synchronisation).
   void set_limit(std::uint64_t limit_bytes) noexcept { limit_ = limit_bytes; }
   std::uint64_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
