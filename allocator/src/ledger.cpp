@@ -13,8 +13,9 @@
 namespace oomguard {
 namespace {
 
-// Records and events hold raw ticks in time_ns until they are read.
-std::int64_t now_ns() noexcept { return detail::ticks(); }
+// The last stamp this thread gave, for Note [Event clock]. initial-exec, as
+// in tags.cpp: one %fs-relative load per event.
+__attribute__((tls_model("initial-exec"))) thread_local std::int64_t t_last_stamp = 0;
 
 void update_max(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
   std::int64_t seen = peak.load(std::memory_order_relaxed);
@@ -50,6 +51,7 @@ struct alignas(64) Ledger::Shard {
   absl::flat_hash_map<std::uintptr_t, AllocationRecord> live;
   std::vector<Event> ring;  // fixed capacity, overwritten in order
   std::uint64_t ring_next = 0;
+  std::int64_t last_stamp = 0;
   LedgerCounters counters;
   // Written under the lock (a plain load and store, no read-modify-write),
   // read without it: device_stats() must not block, since a report written
@@ -59,6 +61,17 @@ struct alignas(64) Ledger::Shard {
   void count_live(std::size_t slot, std::int64_t delta) {
     live_per_device[slot].store(live_per_device[slot].load(std::memory_order_relaxed) + delta,
                                 std::memory_order_relaxed);
+  }
+
+  // Under the lock; `coarse` is read before taking it, `latest` is the
+  // Ledger's latest stamp. Note [Event clock].
+  std::int64_t stamp(std::int64_t coarse, std::atomic<std::int64_t>& latest) noexcept {
+    const std::int64_t t =
+        std::max({coarse, t_last_stamp + 1, last_stamp + 1, latest.load(std::memory_order_relaxed) + 1});
+    t_last_stamp = t;
+    last_stamp = t;
+    latest.store(t, std::memory_order_relaxed);
+    return t;
   }
 
   void push(const Event& e) {
@@ -125,12 +138,13 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
                     std::uintptr_t owner) {
   DeviceCounters& d = counters_for(device);
   if (!d.seen.load(std::memory_order_relaxed)) d.seen.store(true, std::memory_order_relaxed);
-  const AllocationRecord rec{address, size,  stream, tag.step, now_ns(), owner, static_cast<std::int16_t>(device),
-                             tag.category, tag.phase};
+  const std::int64_t coarse = detail::coarse_ns();
   std::optional<AllocationRecord> replaced;
   {
     Shard& s = shard_for(address);
     std::lock_guard lock(s.mutex);
+    const AllocationRecord rec{address, size,  stream, tag.step, s.stamp(coarse, latest_stamp_), owner, static_cast<std::int16_t>(device),
+                               tag.category, tag.phase};
     auto [it, inserted] = s.live.try_emplace(address, rec);
     if (!inserted) {
       replaced = it->second;
@@ -154,6 +168,7 @@ template <typename Check>
 Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check) {
   CheckedRelease out;
   AllocationRecord rec;
+  const std::int64_t coarse = detail::coarse_ns();
   {
     Shard& s = shard_for(address);
     std::lock_guard lock(s.mutex);
@@ -169,7 +184,7 @@ Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check)
     s.live.erase(it);
     ++s.counters.frees;
     s.count_live(slot_of(rec.device), -1);
-    s.push(Event{now_ns(), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
+    s.push(Event{s.stamp(coarse, latest_stamp_), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
                  rec.category, process_phase()});
   }
   add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
@@ -194,6 +209,7 @@ Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int devic
 
 bool Ledger::retag(std::uintptr_t address, Category category) {
   AllocationRecord before;
+  const std::int64_t coarse = detail::coarse_ns();
   {
     Shard& s = shard_for(address);
     std::lock_guard lock(s.mutex);
@@ -203,7 +219,7 @@ bool Ledger::retag(std::uintptr_t address, Category category) {
     if (before.category == category) return true;
     it->second.category = category;
     ++s.counters.retags;
-    s.push(Event{now_ns(), address, before.size, process_step(), before.stream, before.device, EventKind::retag,
+    s.push(Event{s.stamp(coarse, latest_stamp_), address, before.size, process_step(), before.stream, before.device, EventKind::retag,
                  category, before.category, process_phase()});
   }
   // Add before subtracting: the total never dips, and the new category's
@@ -223,9 +239,7 @@ std::optional<AllocationRecord> Ledger::find(std::uintptr_t address) const {
   std::lock_guard lock(s.mutex);
   auto it = s.live.find(address);
   if (it == s.live.end()) return std::nullopt;
-  AllocationRecord rec = it->second;
-  rec.time_ns = detail::TickConverter().to_ns(rec.time_ns);
-  return rec;
+  return it->second;
 }
 
 void Ledger::segment_alloc(int device, std::uint64_t size, std::uintptr_t address) {
@@ -233,26 +247,29 @@ void Ledger::segment_alloc(int device, std::uint64_t size, std::uintptr_t addres
   d.seen.store(true, std::memory_order_relaxed);
   const auto delta = static_cast<std::int64_t>(size);
   update_max(d.reserved_peak, d.reserved.fetch_add(delta, std::memory_order_relaxed) + delta);
+  const std::int64_t coarse = detail::coarse_ns();
   Shard& s = shard_for(address);
   std::lock_guard lock(s.mutex);
-  s.push(Event{now_ns(), address, size, process_step(), 0, static_cast<std::int16_t>(device),
+  s.push(Event{s.stamp(coarse, latest_stamp_), address, size, process_step(), 0, static_cast<std::int16_t>(device),
                EventKind::segment_alloc, Category::unknown, Category::unknown, process_phase()});
 }
 
 void Ledger::segment_free(int device, std::uint64_t size, std::uintptr_t address) {
   DeviceCounters& d = counters_for(device);
   d.reserved.fetch_sub(static_cast<std::int64_t>(size), std::memory_order_relaxed);
+  const std::int64_t coarse = detail::coarse_ns();
   Shard& s = shard_for(address);
   std::lock_guard lock(s.mutex);
-  s.push(Event{now_ns(), address, size, process_step(), 0, static_cast<std::int16_t>(device),
+  s.push(Event{s.stamp(coarse, latest_stamp_), address, size, process_step(), 0, static_cast<std::int16_t>(device),
                EventKind::segment_free, Category::unknown, Category::unknown, process_phase()});
 }
 
 void Ledger::note_oom(int device, std::uint64_t requested) {
   const Tag tag = current_tag();
+  const std::int64_t coarse = detail::coarse_ns();
   Shard& s = shard_for(0);
   std::lock_guard lock(s.mutex);
-  s.push(Event{now_ns(), 0, requested, tag.step, 0, static_cast<std::int16_t>(device), EventKind::oom, tag.category,
+  s.push(Event{s.stamp(coarse, latest_stamp_), 0, requested, tag.step, 0, static_cast<std::int16_t>(device), EventKind::oom, tag.category,
                tag.category, tag.phase});
 }
 
@@ -323,8 +340,6 @@ std::vector<AllocationRecord> Ledger::live_allocations() const {
     std::lock_guard lock(shards_[i].mutex);
     for (const auto& [address, rec] : shards_[i].live) out.push_back(rec);
   }
-  const detail::TickConverter clock;
-  for (auto& rec : out) rec.time_ns = clock.to_ns(rec.time_ns);
   return out;
 }
 
@@ -344,8 +359,6 @@ std::vector<Event> Ledger::recent_events() const {
   }
   std::erase_if(out, [&](const Event& e) { return e.time_ns < window_start; });
   std::stable_sort(out.begin(), out.end(), [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
-  const detail::TickConverter clock;
-  for (auto& e : out) e.time_ns = clock.to_ns(e.time_ns);
   return out;
 }
 
@@ -368,6 +381,7 @@ void Ledger::reset() {
     std::lock_guard lock(shards_[i].mutex);
     shards_[i].live.clear();
     shards_[i].ring_next = 0;
+    shards_[i].last_stamp = 0;
     shards_[i].counters = {};
     for (auto& live : shards_[i].live_per_device) live.store(0, std::memory_order_relaxed);
   }

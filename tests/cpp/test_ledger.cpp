@@ -111,6 +111,50 @@ TEST(Ledger, EventRingIsBoundedOrderedAndRecent) {
   EXPECT_EQ(events.back().address, std::uintptr_t{5000} << 12);
 }
 
+// Note [Event clock]: thousands of events fit in one tick of the coarse
+// clock, and their addresses spread over every shard; the merged events must
+// still come back in the order this thread made them.
+TEST(Ledger, EventsKeepAThreadsOrderAcrossShardsWithinATick) {
+  Ledger ledger;
+  constexpr std::uintptr_t kCount = 2000;
+  for (std::uintptr_t i = 1; i <= kCount; ++i) ledger.record(i << 12, i, 0, 0, tag(Category::activations));
+  for (std::uintptr_t i = kCount; i >= 1; --i) ledger.release(i << 12);
+  const auto events = ledger.recent_events();
+  ASSERT_EQ(events.size(), 2 * kCount);
+  for (std::uintptr_t i = 0; i < kCount; ++i) {
+    EXPECT_EQ(events[i].kind, EventKind::alloc);
+    EXPECT_EQ(events[i].address, (i + 1) << 12);
+    EXPECT_EQ(events[kCount + i].kind, EventKind::free);
+    EXPECT_EQ(events[kCount + i].address, (kCount - i) << 12);
+  }
+  for (std::size_t i = 1; i < events.size(); ++i) EXPECT_LT(events[i - 1].time_ns, events[i].time_ns);
+}
+
+// A thread that frees and hands over (autograd's backward thread, then the
+// main thread's optimizer step) must not see its frees sorted after the
+// next thread's allocations, though the two threads share no address.
+TEST(Ledger, EventsKeepOrderAcrossAHandOverBetweenThreads) {
+  Ledger ledger;
+  for (int round = 0; round < 20; ++round) {
+    const std::uintptr_t base = static_cast<std::uintptr_t>(round + 1) << 32;
+    std::thread backward([&] {
+      for (std::uintptr_t i = 0; i < 100; ++i) ledger.record(base + (i << 12), 64, 0, 0, tag(Category::activations));
+      for (std::uintptr_t i = 0; i < 100; ++i) ledger.release(base + (i << 12));
+    });
+    backward.join();
+    for (std::uintptr_t i = 0; i < 100; ++i) ledger.record(base + ((i + 1000) << 12), 64, 0, 0, tag(Category::optimizer));
+    for (std::uintptr_t i = 0; i < 100; ++i) ledger.release(base + ((i + 1000) << 12));
+  }
+  const auto events = ledger.recent_events();
+  ASSERT_EQ(events.size(), 20u * 400u);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    // Each round: 100 allocations and 100 frees of activations, then of optimizer state.
+    const std::size_t in_round = i % 400;
+    EXPECT_EQ(events[i].category, in_round < 200 ? Category::activations : Category::optimizer) << i;
+    EXPECT_EQ(events[i].kind, in_round % 200 < 100 ? EventKind::alloc : EventKind::free) << i;
+  }
+}
+
 TEST(Ledger, SegmentsTrackReservedWithPeak) {
   Ledger ledger;
   ledger.segment_alloc(0, 1 << 20, 0x10000);

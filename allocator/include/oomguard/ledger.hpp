@@ -8,8 +8,10 @@
 //    when their addresses hash to the same shard. Each shard keeps its own
 //    slice of the event ring and its own counts under that same lock, so
 //    recording an event costs nothing extra; reads merge the slices.
-//  * Events and records are stamped with the CPU's tick counter (a few
-//    nanoseconds) and converted to steady-clock time when read.
+//  * Events and records are stamped with a hybrid logical clock read under
+//    the shard lock (Note [Event clock] in detail/clock.hpp): steady-clock
+//    time at a few milliseconds' resolution, ordered consistently with each
+//    thread's program order and each address's history.
 //  * Byte counters are per device and per category atomics, each device on its
 //    own cache lines. Peaks must be exact, which thread-local counters merged
 //    on read cannot give (the peak of a sum is not the sum of per-thread
@@ -189,6 +191,7 @@ class Ledger {
   mutable std::mutex step_mutex_;  // step boundaries only, never on the allocation path
   std::vector<StepPeak> step_history_;
   std::atomic<std::int64_t> open_step_{0};
+  alignas(64) std::atomic<std::int64_t> latest_stamp_{0};  // Note [Event clock]
 };
 
 }  // namespace oomguard
