@@ -1,11 +1,11 @@
 #include "oomguard/ledger.hpp"
 
-#include <absl/container/flat_hash_map.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <bit>
 
+#include "detail/address_map.hpp"
 #include "detail/clock.hpp"
 #include "detail/spin_lock.hpp"
 #include "oomguard/error.hpp"
@@ -48,7 +48,7 @@ std::string_view name(EventKind kind) {
 
 struct alignas(64) Ledger::Shard {
   mutable detail::SpinLock mutex;
-  absl::flat_hash_map<std::uintptr_t, AllocationRecord> live;
+  detail::AddressMap<AllocationRecord> live;
   std::vector<Event> ring;  // fixed capacity, overwritten in order
   std::uint64_t ring_next = 0;
   std::int64_t last_stamp = 0;
@@ -145,10 +145,10 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
     std::lock_guard lock(s.mutex);
     const AllocationRecord rec{address, size,  stream, tag.step, s.stamp(coarse, latest_stamp_), owner, static_cast<std::int16_t>(device),
                                tag.category, tag.phase};
-    auto [it, inserted] = s.live.try_emplace(address, rec);
+    auto [live, inserted] = s.live.try_emplace(address, rec);
     if (!inserted) {
-      replaced = it->second;
-      it->second = rec;
+      replaced = *live;
+      *live = rec;
       ++s.counters.replaced_records;
       s.count_live(slot_of(replaced->device), -1);
     }
@@ -167,27 +167,26 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
 template <typename Check>
 Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check) {
   CheckedRelease out;
-  AllocationRecord rec;
+  Released& rel = out.released;
   const std::int64_t coarse = detail::coarse_ns();
   {
     Shard& s = shard_for(address);
     std::lock_guard lock(s.mutex);
-    auto it = s.live.find(address);
-    if (it == s.live.end()) {
+    AllocationRecord* live = s.live.find(address);
+    if (live == nullptr) {
       ++s.counters.unknown_frees;
       return out;
     }
-    rec = it->second;
-    out.released = Released{rec.size, rec.stream, rec.owner, rec.device, rec.category, rec.phase, rec.step};
-    out.status = check(rec);
+    rel = Released{live->size, live->stream, live->owner, live->device, live->category, live->phase, live->step};
+    out.status = check(*live);
     if (out.status != ReleaseStatus::released) return out;
-    s.live.erase(it);
+    s.live.erase(live);
     ++s.counters.frees;
-    s.count_live(slot_of(rec.device), -1);
-    s.push(Event{s.stamp(coarse, latest_stamp_), address, rec.size, process_step(), rec.stream, rec.device, EventKind::free, rec.category,
-                 rec.category, process_phase()});
+    s.count_live(slot_of(rel.device), -1);
+    s.push(Event{s.stamp(coarse, latest_stamp_), address, rel.size, process_step(), rel.stream, rel.device,
+                 EventKind::free, rel.category, rel.category, process_phase()});
   }
-  add_bytes(counters_for(rec.device), rec.category, -static_cast<std::int64_t>(rec.size));
+  add_bytes(counters_for(rel.device), rel.category, -static_cast<std::int64_t>(rel.size));
   return out;
 }
 
@@ -213,11 +212,11 @@ bool Ledger::retag(std::uintptr_t address, Category category) {
   {
     Shard& s = shard_for(address);
     std::lock_guard lock(s.mutex);
-    auto it = s.live.find(address);
-    if (it == s.live.end()) return false;
-    before = it->second;
+    AllocationRecord* live = s.live.find(address);
+    if (live == nullptr) return false;
+    before = *live;
     if (before.category == category) return true;
-    it->second.category = category;
+    live->category = category;
     ++s.counters.retags;
     s.push(Event{s.stamp(coarse, latest_stamp_), address, before.size, process_step(), before.stream, before.device, EventKind::retag,
                  category, before.category, process_phase()});
@@ -237,9 +236,9 @@ bool Ledger::retag(std::uintptr_t address, Category category) {
 std::optional<AllocationRecord> Ledger::find(std::uintptr_t address) const {
   Shard& s = shard_for(address);
   std::lock_guard lock(s.mutex);
-  auto it = s.live.find(address);
-  if (it == s.live.end()) return std::nullopt;
-  return it->second;
+  const AllocationRecord* live = s.live.find(address);
+  if (live == nullptr) return std::nullopt;
+  return *live;
 }
 
 void Ledger::segment_alloc(int device, std::uint64_t size, std::uintptr_t address) {
@@ -338,7 +337,7 @@ std::vector<AllocationRecord> Ledger::live_allocations() const {
   std::vector<AllocationRecord> out;
   for (std::size_t i = 0; i < kShards; ++i) {
     std::lock_guard lock(shards_[i].mutex);
-    for (const auto& [address, rec] : shards_[i].live) out.push_back(rec);
+    shards_[i].live.for_each([&](std::uintptr_t, const AllocationRecord& rec) { out.push_back(rec); });
   }
   return out;
 }
