@@ -20,6 +20,7 @@ using detail::StreamPools;
 
 struct CachingAllocator::DeviceCache {
   mutable detail::SpinLock mutex;  // held for pool bookkeeping only, never across the upstream
+  const void* owner = nullptr;     // the CachingAllocator, stamped on its pools
   absl::flat_hash_map<std::uintptr_t, std::unique_ptr<StreamPools>> pools;
   StreamPools* last_pools = nullptr;  // most runs use one stream per device
   absl::flat_hash_map<std::uintptr_t, std::unique_ptr<Segment>> segments;  // by base
@@ -32,6 +33,7 @@ struct CachingAllocator::DeviceCache {
     if (!slot) {
       slot = std::make_unique<StreamPools>();
       slot->stream = stream;
+      slot->owner = owner;
     }
     last_pools = slot.get();
     return *slot;
@@ -60,6 +62,7 @@ CachingAllocator::CachingAllocator(std::shared_ptr<Upstream> upstream, CachingAl
       devices_(upstream_->device_count()),
       caches_(new DeviceCache[static_cast<std::size_t>(std::max(devices_, 1))]) {
   for (int d = 0; d < devices_; ++d) {
+    caches_[static_cast<std::size_t>(d)].owner = this;
     caches_[static_cast<std::size_t>(d)].budget.set_limit(options_.budget_bytes);
     caches_[static_cast<std::size_t>(d)].stats.device = d;
     caches_[static_cast<std::size_t>(d)].stats.budget_bytes = options_.budget_bytes;
@@ -82,7 +85,7 @@ void for_each_live_block(const Segment& segment, Fn&& fn) {
 }
 
 bool owned_by(std::uintptr_t owner, const void* allocator) noexcept {
-  return owner != 0 && reinterpret_cast<const Block*>(owner)->segment->allocator == allocator;
+  return owner != 0 && reinterpret_cast<const Block*>(owner)->pools->owner == allocator;
 }
 }  // namespace
 
@@ -171,7 +174,6 @@ void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uint
       auto segment = std::make_unique<Segment>();
       segment->base = reinterpret_cast<std::uintptr_t>(base);
       segment->size = segment_size;
-      segment->allocator = this;
       segment->pools = &pools;
       segment->small = small;
       segment->size_class = cls;
@@ -214,8 +216,8 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes, int device, std:
     cache.stats.allocated_bytes -= b->size;
     cache.stats.requested_bytes -= b->requested;
     --cache.stats.live_allocations;
-    StreamPools& pools = *b->segment->pools;
-    if (b->segment->small) {
+    StreamPools& pools = *b->pools;
+    if (b->small) {
       pools.small.give(b);
     } else {
       pools.large.give(b);

@@ -121,6 +121,32 @@ TYPED_TEST_P(AllocatorSuite, BestFitPicksTheSmallestFreeBlockThatHolds) {
   this->expect_clean();
 }
 
+// Note [Best fit with bins]: among free blocks of the best size the most
+// recently freed is taken, whatever the order of their addresses, and a
+// size in between takes the smallest block that holds it, many equal
+// blocks or not.
+TYPED_TEST_P(AllocatorSuite, BestFitAmongEqualSizesTakesTheMostRecentlyFreed) {
+  constexpr std::size_t kSize = 12 << 20;  // a segment of its own each
+  std::vector<void*> blocks;
+  std::vector<std::size_t> sizes(30, kSize);
+  for (int i = 0; i < 30; ++i) blocks.push_back(this->allocator().allocate(kSize, 0, 0));
+  void* larger = this->allocator().allocate(kSize + (4 << 20), 0, 0);
+  this->allocator().deallocate(larger, kSize + (4 << 20), 0, 0);
+  for (int i : {7, 21, 2, 19, 28, 0, 25}) this->allocator().deallocate(blocks[i], kSize, 0, 0);
+  for (int i : {25, 0, 28, 19, 2, 21, 7}) {
+    void* got = this->allocator().allocate(kSize - 4096, 0, 0);
+    EXPECT_EQ(got, blocks[i]);
+    blocks[i] = got;
+    sizes[i] = kSize - 4096;
+  }
+  // Only the larger block is free now: a request above the common size gets it.
+  void* got = this->allocator().allocate(kSize + 1, 0, 0);
+  EXPECT_EQ(got, larger);
+  this->allocator().deallocate(got, kSize + 1, 0, 0);
+  for (std::size_t i = 0; i < blocks.size(); ++i) this->allocator().deallocate(blocks[i], sizes[i], 0, 0);
+  this->expect_clean();
+}
+
 TYPED_TEST_P(AllocatorSuite, StatsAreConsistent) {
   std::vector<void*> blocks;
   for (int i = 0; i < 50; ++i) blocks.push_back(this->allocator().allocate(1000 + i * 70000, 0, 0));
@@ -271,6 +297,7 @@ TYPED_TEST_P(AllocatorSuite, ConcurrentUseKeepsExactAccounts) {
 REGISTER_TYPED_TEST_SUITE_P(AllocatorSuite, AllocatesAlignedDistinctBlocksOfManySizes,
                             FreedBlocksAreServedFromTheCache, SplitBlocksCoalesceBackIntoTheirSegment,
                             BestFitPicksTheSmallestFreeBlockThatHolds,
+                            BestFitAmongEqualSizesTakesTheMostRecentlyFreed,
                             StatsAreConsistent, StreamsHaveTheirOwnPoolsWhenConfigured,
                             AllocationsFeedTheLedgerWithTheirTags, BadInputsGiveClearErrorsAndChangeNothing,
                             FaultAtEveryUpstreamCallIsClean, ConcurrentUseKeepsExactAccounts);

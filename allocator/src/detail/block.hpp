@@ -14,17 +14,22 @@ namespace oomguard::detail {
 struct Segment;
 struct StreamPools;
 
-struct Block {
+// One cache line: a free touches its block and no other record of the
+// allocator (the pools of its stream are hot), so the block carries copies
+// of what the free path needs from its segment.
+struct alignas(64) Block {
   std::uintptr_t address = 0;
   std::size_t size = 0;       // capacity of the block
   std::size_t requested = 0;  // what the live allocation asked for
   Segment* segment = nullptr;
   Block* prev = nullptr;  // address-ordered neighbours in a large segment
   Block* next = nullptr;
-  std::uint32_t bin_slot = 0;  // large pools: index in its bin while free
+  StreamPools* pools = nullptr;  // its segment's pools
   Category category = Category::unknown;  // charged category while live
   bool allocated = false;
+  bool small = false;  // its segment is a small slab
 };
+static_assert(sizeof(Block) == 64);
 
 // A segment owns its blocks: a small slab holds them in `slab`, a large
 // segment owns the address-ordered chain that starts at `first`.
@@ -42,7 +47,6 @@ struct Segment {
 
   std::uintptr_t base = 0;
   std::size_t size = 0;
-  const void* allocator = nullptr;  // the CachingAllocator it belongs to
   StreamPools* pools = nullptr;
   bool small = false;
   bool releasing = false;  // being returned to the upstream

@@ -19,6 +19,8 @@ Block* SmallPool::adopt_slab(Segment& slab) {
     b.address = slab.base + i * block_size;
     b.size = block_size;
     b.segment = &slab;
+    b.pools = slab.pools;
+    b.small = true;
   }
   auto& list = free_[slab.size_class];
   for (std::size_t i = count; i-- > 1;) list.push_back(&slab.slab[i]);
@@ -49,6 +51,7 @@ Block* LargePool::split(Block* b, std::size_t size) {
   rest->address = b->address + size;
   rest->size = b->size - size;
   rest->segment = b->segment;
+  rest->pools = b->pools;
   rest->prev = b;
   rest->next = b->next;
   if (b->next != nullptr) b->next->prev = rest;
@@ -58,35 +61,37 @@ Block* LargePool::split(Block* b, std::size_t size) {
   return b;
 }
 
+namespace {
+template <typename Entry>
+auto first_not_below(std::vector<Entry>& bin, typename std::vector<Entry>::iterator from, std::size_t size) {
+  return std::lower_bound(from, bin.end(), size, [](const Entry& e, std::size_t s) { return e.size < s; });
+}
+template <typename Entry>
+auto first_above(std::vector<Entry>& bin, typename std::vector<Entry>::iterator from, std::size_t size) {
+  return std::upper_bound(from, bin.end(), size, [](std::size_t s, const Entry& e) { return s < e.size; });
+}
+}  // namespace
+
 void LargePool::insert_free(Block* b) {
   const std::size_t bin = bin_of(b->size);
   auto& entries = bins_[bin];
-  b->bin_slot = static_cast<std::uint32_t>(entries.size());
-  entries.push_back({b->size, b});
+  // After the blocks of its size: Note [Best fit with bins].
+  entries.insert(first_above(entries, entries.begin(), b->size), Entry{b->size, b});
   nonempty_[bin / 64] |= std::uint64_t{1} << (bin % 64);
 }
 
 void LargePool::erase_free(Block* b) {
   const std::size_t bin = bin_of(b->size);
   auto& entries = bins_[bin];
-  const Entry last = entries.back();
-  entries[b->bin_slot] = last;
-  last.block->bin_slot = b->bin_slot;
-  entries.pop_back();
-  if (entries.empty()) nonempty_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
+  auto it = first_not_below(entries, entries.begin(), b->size);
+  while (it->block != b) ++it;  // within the run of its size
+  erase_entry(bin, it);
 }
 
-Block* LargePool::smallest_fit(std::size_t bin, std::size_t size) const {
-  const Entry* best = nullptr;
-  for (const Entry& e : bins_[bin]) {
-    if (e.size < size) continue;
-    if (best == nullptr || e.size < best->size ||
-        (e.size == best->size && e.block->address < best->block->address)) {
-      best = &e;
-    }
-    if (e.size == size) break;  // cannot do better than exact
-  }
-  return best == nullptr ? nullptr : best->block;
+void LargePool::erase_entry(std::size_t bin, std::vector<Entry>::iterator it) {
+  auto& entries = bins_[bin];
+  entries.erase(it);
+  if (entries.empty()) nonempty_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
 }
 
 std::size_t LargePool::next_nonempty(std::size_t bin) const {
@@ -103,22 +108,23 @@ std::size_t LargePool::largest_free() const {
   for (std::size_t word = nonempty_.size(); word-- > 0;) {
     if (nonempty_[word] == 0) continue;
     const std::size_t bin = word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(nonempty_[word]));
-    std::size_t largest = 0;
-    for (const Entry& e : bins_[bin]) largest = std::max(largest, e.size);
-    return largest;
+    return bins_[bin].back().size;
   }
   return 0;
 }
 
 Block* LargePool::take(std::size_t size) {
-  const std::size_t bin = bin_of(size);
-  Block* b = smallest_fit(bin, size);
-  if (b == nullptr) {
-    const std::size_t next = next_nonempty(bin);
-    if (next == kBins) return nullptr;
-    b = smallest_fit(next, size);
+  std::size_t bin = bin_of(size);
+  auto fit = first_not_below(bins_[bin], bins_[bin].begin(), size);
+  if (fit == bins_[bin].end()) {
+    bin = next_nonempty(bin);
+    if (bin == kBins) return nullptr;
+    fit = bins_[bin].begin();
   }
-  erase_free(b);
+  // The last of the run of the best size: Note [Best fit with bins].
+  const auto last = first_above(bins_[bin], fit, fit->size) - 1;
+  Block* b = last->block;
+  erase_entry(bin, last);
   return split(b, size);
 }
 
@@ -146,6 +152,7 @@ Block* LargePool::adopt_segment(Segment& segment, std::size_t size) {
   b->address = segment.base;
   b->size = segment.size;
   b->segment = &segment;
+  b->pools = segment.pools;
   segment.first = b;
   return split(b, size);
 }
