@@ -61,37 +61,39 @@ Block* LargePool::split(Block* b, std::size_t size) {
   return b;
 }
 
-namespace {
-template <typename Entry>
-auto first_not_below(std::vector<Entry>& bin, typename std::vector<Entry>::iterator from, std::size_t size) {
-  return std::lower_bound(from, bin.end(), size, [](const Entry& e, std::size_t s) { return e.size < s; });
-}
-template <typename Entry>
-auto first_above(std::vector<Entry>& bin, typename std::vector<Entry>::iterator from, std::size_t size) {
-  return std::upper_bound(from, bin.end(), size, [](std::size_t s, const Entry& e) { return s < e.size; });
-}
-}  // namespace
-
 void LargePool::insert_free(Block* b) {
   const std::size_t bin = bin_of(b->size);
-  auto& entries = bins_[bin];
-  // After the blocks of its size: Note [Best fit with bins].
-  entries.insert(first_above(entries, entries.begin(), b->size), Entry{b->size, b});
+  bins_[bin].push_back(Entry{b->size, b});
   nonempty_[bin / 64] |= std::uint64_t{1} << (bin % 64);
 }
 
 void LargePool::erase_free(Block* b) {
   const std::size_t bin = bin_of(b->size);
   auto& entries = bins_[bin];
-  auto it = first_not_below(entries, entries.begin(), b->size);
-  while (it->block != b) ++it;  // within the run of its size
+  auto it = entries.begin();
+  while (it->block != b) ++it;
   erase_entry(bin, it);
 }
 
 void LargePool::erase_entry(std::size_t bin, std::vector<Entry>::iterator it) {
   auto& entries = bins_[bin];
-  entries.erase(it);
+  entries.erase(it);  // keeps the order of the rest: Note [Best fit with bins]
   if (entries.empty()) nonempty_[bin / 64] &= ~(std::uint64_t{1} << (bin % 64));
+}
+
+std::vector<LargePool::Entry>::iterator LargePool::best_fit(std::size_t bin, std::size_t size) {
+  // From the newest entry back; `size` is the least any entry can be (the
+  // request, or the lower edge of a higher bin), so an entry of exactly that
+  // size ends the search.
+  auto& entries = bins_[bin];
+  auto best = entries.end();
+  for (auto it = entries.end(); it != entries.begin();) {
+    --it;
+    if (it->size < size || (best != entries.end() && it->size >= best->size)) continue;
+    best = it;
+    if (it->size == size) break;
+  }
+  return best;
 }
 
 std::size_t LargePool::next_nonempty(std::size_t bin) const {
@@ -108,23 +110,23 @@ std::size_t LargePool::largest_free() const {
   for (std::size_t word = nonempty_.size(); word-- > 0;) {
     if (nonempty_[word] == 0) continue;
     const std::size_t bin = word * 64 + 63 - static_cast<std::size_t>(std::countl_zero(nonempty_[word]));
-    return bins_[bin].back().size;
+    std::size_t largest = 0;
+    for (const Entry& e : bins_[bin]) largest = std::max(largest, e.size);
+    return largest;
   }
   return 0;
 }
 
 Block* LargePool::take(std::size_t size) {
   std::size_t bin = bin_of(size);
-  auto fit = first_not_below(bins_[bin], bins_[bin].begin(), size);
+  auto fit = best_fit(bin, size);
   if (fit == bins_[bin].end()) {
     bin = next_nonempty(bin);
     if (bin == kBins) return nullptr;
-    fit = bins_[bin].begin();
+    fit = best_fit(bin, bin_floor(bin));
   }
-  // The last of the run of the best size: Note [Best fit with bins].
-  const auto last = first_above(bins_[bin], fit, fit->size) - 1;
-  Block* b = last->block;
-  erase_entry(bin, last);
+  Block* b = fit->block;
+  erase_entry(bin, fit);
   return split(b, size);
 }
 

@@ -39,30 +39,30 @@ class SmallPool {
   std::array<std::vector<Block*>, kNumSmallClasses> free_;
 };
 
-// Large blocks: segregated free bins, 32 per doubling of size, each a
-// contiguous array of (size, block) sorted by size, and a bitmap of the bins
-// that hold anything.
+// Large blocks: segregated free bins, 128 per doubling of size, each a
+// contiguous array of (size, block) in the order the blocks were freed, and
+// a bitmap of the bins that hold anything.
 //
 // Note [Best fit with bins]
-// A request's own bin holds blocks within 3% of its size, some smaller than
-// it; every block in any higher bin is larger. So the best fit is the first
-// block of the request's bin at or above its size (a binary search), else
-// the first of the next non-empty bin (one bit scan). The search reads the
-// bin as contiguous memory and never touches a Block.
-// Among blocks of one size the pool takes the last, and a freed block goes
-// after the others of its size: equal sizes are common (whole cached
-// segments of one size; a training step's tensors, every step), and this
-// way a run of them grows and shrinks at its end, so neither insert nor
-// take moves the run. Ties thus go to the most recently freed block.
-// Measured on BM_CacheHitPair/10000 (random sizes up to 64 MiB):
-//  * unsorted bins scanned a whole bin for its smallest fit, ~370
-//    instructions per allocation, and breaking ties by address made the
-//    scan touch Blocks;
-//  * sorted bins that broke ties by address moved up to ~800 entries per
-//    insert in the bin of the cached 20 MiB segments;
-//  * absl::btree_set was slower still (~2x the instructions per pair);
-//  * keeping each block's index in its bin (swap-with-last erase) wrote to
-//    the moved entry's Block, a cache miss on an unrelated record.
+// A request's own bin holds blocks within 0.8% of its size, some smaller
+// than it; every block in any higher bin is larger. So the best fit is the
+// smallest fitting block of the request's bin, else the smallest block of the
+// next non-empty bin (one bit scan). Bins are short (4 entries on average
+// with 10,000 random blocks up to 64 MiB live), the search reads them as
+// contiguous memory and never touches a Block, and it stops early at an
+// entry of the least size possible (the request's, or the bin's lower edge:
+// cached whole segments pile up at one size, 800 of 20 MiB in that
+// benchmark). Among blocks of the best size the most recently freed wins
+// (the search runs from the newest entry back; erase keeps the order), so
+// the pool's choices depend only on the order of requests.
+// Measured on BM_CacheHitPair/10000 (instructions per allocation):
+//  * 32 bins per doubling, scanned whole: ~370;
+//  * sorted bins (binary search, memmove on insert and erase): take and
+//    give together cost as much, and ties broken by address moved ~800
+//    entries per insert in the 20 MiB bin;
+//  * absl::btree_set: ~2x the instructions per pair;
+//  * each block keeping its index in its bin (swap-with-last erase) wrote
+//    to the moved entry's Block, a cache miss on an unrelated record.
 class LargePool {
  public:
   LargePool() = default;
@@ -83,13 +83,18 @@ class LargePool {
   void drop_segment(Segment& segment);
   std::size_t largest_free() const;
 
-  static constexpr std::size_t kSubBinBits = 5;
+  static constexpr std::size_t kSubBinBits = 7;
   static constexpr std::size_t kSubBins = std::size_t{1} << kSubBinBits;
   static constexpr std::size_t kBins = (64 - 9) * kSubBins;
   static constexpr std::size_t bin_of(std::size_t size) {
     if (size < kMinBlock) return 0;
     const std::size_t k = std::bit_width(size) - 1;  // floor(log2), >= 9
     return (k - 9) * kSubBins + ((size >> (k - kSubBinBits)) & (kSubBins - 1));
+  }
+  // The least size that falls in `bin`.
+  static constexpr std::size_t bin_floor(std::size_t bin) {
+    const std::size_t k = bin / kSubBins + 9;
+    return (std::size_t{1} << k) + (bin % kSubBins) * (std::size_t{1} << (k - kSubBinBits));
   }
 
  private:
@@ -102,6 +107,9 @@ class LargePool {
   void insert_free(Block* b);
   void erase_free(Block* b);
   void erase_entry(std::size_t bin, std::vector<Entry>::iterator it);
+  // The smallest entry of `bin` of at least `size`, newest first among
+  // equals; end() if none.
+  std::vector<Entry>::iterator best_fit(std::size_t bin, std::size_t size);
   std::size_t next_nonempty(std::size_t bin) const;  // kBins if none
   // Block records are recycled: a split and a merge per alloc/free pair
   // would otherwise cost a new and a delete.
@@ -118,6 +126,10 @@ class LargePool {
   std::array<std::uint64_t, (kBins + 63) / 64> nonempty_{};
   std::vector<Block*> spare_;
 };
+
+static_assert(LargePool::bin_of(LargePool::bin_floor(700)) == 700);
+static_assert(LargePool::bin_of(LargePool::bin_floor(700) - 1) == 699);
+static_assert(LargePool::bin_floor(LargePool::bin_of(std::size_t{20} << 20)) == std::size_t{20} << 20);
 
 struct StreamPools {
   const void* owner = nullptr;  // the CachingAllocator
