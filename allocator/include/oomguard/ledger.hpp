@@ -191,7 +191,6 @@ class Ledger {
   mutable std::mutex step_mutex_;  // step boundaries only, never on the allocation path
   std::vector<StepPeak> step_history_;
   std::atomic<std::int64_t> open_step_{0};
-  alignas(64) std::atomic<std::int64_t> latest_stamp_{0};  // Note [Event clock]
 };
 
 }  // namespace oomguard

@@ -6,7 +6,7 @@
 // counter read (rdtsc) costs 17 to 30 ns and a steady_clock::now() 30 ns.
 // Events are stamped instead with a hybrid logical clock:
 //   stamp = max(coarse clock, this thread's last stamp + 1,
-//               the shard's last stamp + 1, the Ledger's latest stamp + 1)
+//               the shard's last stamp + 1, the device's latest stamp + 1)
 // * The coarse clock is CLOCK_MONOTONIC_COARSE: the steady clock's own epoch
 //   at the kernel tick's resolution (1 to 4 ms), read from the vDSO in ~6 ns
 //   without a system call. Stamps stay within a tick of wall time, plus 1 ns
@@ -16,13 +16,16 @@
 //   then allocation of B, in different shards, within one tick), and every
 //   address's events in the order its shard saw them (thread 1 frees X,
 //   thread 2 is handed X). Both are exact.
-// * The Ledger's latest stamp (a relaxed load and store, no read-modify-write)
+// * The device's latest stamp (a relaxed load and store, no read-modify-write,
+//   on the cache line of the device's total, which each event writes anyway)
 //   carries order across threads that synchronise outside the Ledger:
 //   autograd's thread frees the last activations of backward, the main
 //   thread, woken, allocates the optimizer's state. Without it the two could
 //   swap within a tick and a replay would show a peak that never was. A racy
 //   store can move it back only when a third thread stamps concurrently, so
 //   this order is exact for two threads handing over and close otherwise.
+//   Events of different devices are ordered by the clock alone: their
+//   memory is independent, so a swap within a tick changes no curve.
 // Stamps are steady-clock nanoseconds, so no conversion on read.
 #pragma once
 
