@@ -155,7 +155,8 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
   {
     Shard& s = shard_for(address);
     std::lock_guard lock(s.mutex);
-    const AllocationRecord rec{address, size,  stream, tag.step, s.stamp(coarse, d.latest_stamp), owner, static_cast<std::int16_t>(device),
+    const std::int64_t stamp = s.stamp(coarse, d.latest_stamp);
+    const AllocationRecord rec{address, size, stream, tag.step, stamp, owner, static_cast<std::int16_t>(device),
                                tag.category, tag.phase};
     auto [live, inserted] = s.live.try_emplace(address, rec);
     if (!inserted) {
@@ -195,8 +196,9 @@ Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check)
     s.live.erase(live);
     ++s.counters.frees;
     s.count_live(slot_of(rel.device), -1);
-    s.push(Event{s.stamp(coarse, counters_for(rel.device).latest_stamp), address, rel.size, process_step(), rel.stream, rel.device,
-                 EventKind::free, rel.category, rel.category, process_phase()});
+    const std::int64_t stamp = s.stamp(coarse, counters_for(rel.device).latest_stamp);
+    s.push(Event{stamp, address, rel.size, process_step(), rel.stream, rel.device, EventKind::free, rel.category,
+                 rel.category, process_phase()});
   }
   add_bytes(counters_for(rel.device), rel.category, -static_cast<std::int64_t>(rel.size));
   return out;
@@ -230,8 +232,9 @@ bool Ledger::retag(std::uintptr_t address, Category category) {
     if (before.category == category) return true;
     live->category = category;
     ++s.counters.retags;
-    s.push(Event{s.stamp(coarse, counters_for(before.device).latest_stamp), address, before.size, process_step(), before.stream, before.device, EventKind::retag,
-                 category, before.category, process_phase()});
+    const std::int64_t stamp = s.stamp(coarse, counters_for(before.device).latest_stamp);
+    s.push(Event{stamp, address, before.size, process_step(), before.stream, before.device, EventKind::retag, category,
+                 before.category, process_phase()});
   }
   // Add before subtracting: the total never dips, and the new category's
   // peak sees the bytes.
@@ -280,7 +283,8 @@ void Ledger::note_oom(int device, std::uint64_t requested) {
   const std::int64_t coarse = detail::coarse_ns();
   Shard& s = shard_for(0);
   std::lock_guard lock(s.mutex);
-  s.push(Event{s.stamp(coarse, counters_for(device).latest_stamp), 0, requested, tag.step, 0, static_cast<std::int16_t>(device), EventKind::oom, tag.category,
+  const std::int64_t stamp = s.stamp(coarse, counters_for(device).latest_stamp);
+  s.push(Event{stamp, 0, requested, tag.step, 0, static_cast<std::int16_t>(device), EventKind::oom, tag.category,
                tag.category, tag.phase});
 }
 

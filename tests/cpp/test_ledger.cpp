@@ -142,8 +142,9 @@ TEST(Ledger, EventsKeepOrderAcrossAHandOverBetweenThreads) {
       for (std::uintptr_t i = 0; i < 100; ++i) ledger.release(base + (i << 12));
     });
     backward.join();
-    for (std::uintptr_t i = 0; i < 100; ++i) ledger.record(base + ((i + 1000) << 12), 64, 0, 0, tag(Category::optimizer));
-    for (std::uintptr_t i = 0; i < 100; ++i) ledger.release(base + ((i + 1000) << 12));
+    const std::uintptr_t optimizer = base + (std::uintptr_t{1000} << 12);
+    for (std::uintptr_t i = 0; i < 100; ++i) ledger.record(optimizer + (i << 12), 64, 0, 0, tag(Category::optimizer));
+    for (std::uintptr_t i = 0; i < 100; ++i) ledger.release(optimizer + (i << 12));
   }
   const auto events = ledger.recent_events();
   ASSERT_EQ(events.size(), 20u * 400u);
