@@ -82,3 +82,21 @@ TEST(AddressMap, MatchesAReferenceMapUnderChurn) {
     for (const auto& [key, payload] : truth) EXPECT_EQ(map.find(key), nullptr);
   }
 }
+
+TEST(AddressMap, ShrinksAfterASpikeAndKeepsItsEntries) {
+  AddressMap<Value> map;
+  std::unordered_map<std::uintptr_t, std::uint64_t> truth;
+  for (std::uintptr_t i = 1; i <= 10000; ++i) {
+    map.try_emplace(i << 8, Value{i});
+    truth.emplace(i << 8, i);
+  }
+  const std::size_t at_peak = map.capacity();
+  EXPECT_GE(at_peak, 2 * map.size());
+  for (std::uintptr_t i = 1; i <= 9900; ++i) {
+    map.erase(map.find(i << 8));
+    truth.erase(i << 8);
+  }
+  EXPECT_LE(map.capacity(), 8 * map.size());
+  EXPECT_LT(map.capacity(), at_peak / 16);
+  expect_same(map, truth);
+}
