@@ -22,6 +22,7 @@
 #include <bit>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <utility>
 
 namespace oomguard::detail {
@@ -65,7 +66,7 @@ class AddressMap {
 
   // Erase the entry whose value `value` points at (from find or try_emplace).
   // Pointers to other values are invalidated.
-  void erase(Value* value) {
+  void erase(Value* value) noexcept {
     if (value == &zero_value_) {
       has_zero_ = false;
       return;
@@ -82,7 +83,13 @@ class AddressMap {
     }
     keys_[hole] = 0;
     --size_;
-    if (8 * size_ < capacity() && capacity() > kMinCapacity) rehash(capacity() / 2);
+    if (8 * size_ < capacity() && capacity() > kMinCapacity) {
+      try {
+        rehash(capacity() / 2);
+      } catch (const std::bad_alloc&) {
+        // Keep the larger table: shrinking is an economy, not a duty.
+      }
+    }
   }
 
   template <typename Fn>
@@ -108,20 +115,22 @@ class AddressMap {
 
   void grow() { rehash(std::max(kMinCapacity, 2 * capacity())); }
 
+  // Both arrays are allocated before anything moves: if either allocation
+  // throws, the map is as it was.
   void rehash(std::size_t new_capacity) {
+    auto keys = std::make_unique<std::uintptr_t[]>(new_capacity);  // zeroed: all empty
+    auto values = std::make_unique<Value[]>(new_capacity);
     const std::size_t old_capacity = capacity();
-    auto old_keys = std::move(keys_);
-    auto old_values = std::move(values_);
-    keys_ = std::make_unique<std::uintptr_t[]>(new_capacity);  // zeroed: all empty
-    values_ = std::make_unique<Value[]>(new_capacity);
+    keys.swap(keys_);
+    values.swap(values_);
     mask_ = new_capacity - 1;
     shift_ = 64 - static_cast<unsigned>(std::countr_zero(new_capacity));
     for (std::size_t i = 0; i < old_capacity; ++i) {
-      if (old_keys[i] == 0) continue;
-      std::size_t j = home(old_keys[i]);
+      if (keys[i] == 0) continue;
+      std::size_t j = home(keys[i]);
       while (keys_[j] != 0) j = (j + 1) & mask_;
-      keys_[j] = old_keys[i];
-      values_[j] = std::move(old_values[i]);
+      keys_[j] = keys[i];
+      values_[j] = std::move(values[i]);
     }
   }
 
