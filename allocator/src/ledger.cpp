@@ -181,6 +181,7 @@ template <typename Check>
 Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check) {
   CheckedRelease out;
   Released& rel = out.released;
+  DeviceCounters* d = nullptr;
   const std::int64_t coarse = detail::coarse_ns();
   {
     Shard& s = shard_for(address);
@@ -196,11 +197,11 @@ Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check)
     s.live.erase(live);
     ++s.counters.frees;
     s.count_live(slot_of(rel.device), -1);
-    const std::int64_t stamp = s.stamp(coarse, counters_for(rel.device).latest_stamp);
-    s.push(Event{stamp, address, rel.size, process_step(), rel.stream, rel.device, EventKind::free, rel.category,
-                 rel.category, process_phase()});
+    d = &counters_for(rel.device);
+    s.push(Event{s.stamp(coarse, d->latest_stamp), address, rel.size, process_step(), rel.stream, rel.device,
+                 EventKind::free, rel.category, rel.category, process_phase()});
   }
-  add_bytes(counters_for(rel.device), rel.category, -static_cast<std::int64_t>(rel.size));
+  add_bytes(*d, rel.category, -static_cast<std::int64_t>(rel.size));
   return out;
 }
 
@@ -222,6 +223,7 @@ Ledger::CheckedRelease Ledger::release_checked(std::uintptr_t address, int devic
 
 bool Ledger::retag(std::uintptr_t address, Category category) {
   AllocationRecord before;
+  DeviceCounters* d = nullptr;
   const std::int64_t coarse = detail::coarse_ns();
   {
     Shard& s = shard_for(address);
@@ -232,19 +234,18 @@ bool Ledger::retag(std::uintptr_t address, Category category) {
     if (before.category == category) return true;
     live->category = category;
     ++s.counters.retags;
-    const std::int64_t stamp = s.stamp(coarse, counters_for(before.device).latest_stamp);
-    s.push(Event{stamp, address, before.size, process_step(), before.stream, before.device, EventKind::retag, category,
-                 before.category, process_phase()});
+    d = &counters_for(before.device);
+    s.push(Event{s.stamp(coarse, d->latest_stamp), address, before.size, process_step(), before.stream, before.device,
+                 EventKind::retag, category, before.category, process_phase()});
   }
   // Add before subtracting: the total never dips, and the new category's
   // peak sees the bytes.
-  DeviceCounters& d = counters_for(before.device);
   const auto size = static_cast<std::int64_t>(before.size);
   const std::size_t to = index(category);
-  const std::int64_t now = d.current[to].fetch_add(size, std::memory_order_relaxed) + size;
-  update_max(d.peak[to], now);
-  update_max(d.step_peak[to], now);
-  d.current[index(before.category)].fetch_sub(size, std::memory_order_relaxed);
+  const std::int64_t now = d->current[to].fetch_add(size, std::memory_order_relaxed) + size;
+  update_max(d->peak[to], now);
+  update_max(d->step_peak[to], now);
+  d->current[index(before.category)].fetch_sub(size, std::memory_order_relaxed);
   return true;
 }
 
@@ -280,12 +281,12 @@ void Ledger::segment_free(int device, std::uint64_t size, std::uintptr_t address
 
 void Ledger::note_oom(int device, std::uint64_t requested) {
   const Tag tag = current_tag();
+  DeviceCounters& d = counters_for(device);
   const std::int64_t coarse = detail::coarse_ns();
   Shard& s = shard_for(0);
   std::lock_guard lock(s.mutex);
-  const std::int64_t stamp = s.stamp(coarse, counters_for(device).latest_stamp);
-  s.push(Event{stamp, 0, requested, tag.step, 0, static_cast<std::int16_t>(device), EventKind::oom, tag.category,
-               tag.category, tag.phase});
+  s.push(Event{s.stamp(coarse, d.latest_stamp), 0, requested, tag.step, 0, static_cast<std::int16_t>(device),
+               EventKind::oom, tag.category, tag.category, tag.phase});
 }
 
 void Ledger::begin_step(std::int64_t step) {
