@@ -2,7 +2,7 @@
 //
 // Note [Address map]
 // The Ledger looks an address up on every event. absl::flat_hash_map spent
-// ~140 of the ~530 instructions of a record+release pair (hashing, group
+// ~140 of the instructions of a record+release pair (hashing, group
 // matching, control bytes, the insert slow path). Addresses need less:
 //  * the hash is one multiply (allocations are 16-byte aligned and spread);
 //  * keys live in their own array, eight to a cache line, probed linearly,
