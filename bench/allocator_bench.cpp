@@ -5,7 +5,6 @@
 
 #include <cstdlib>
 #include <memory>
-#include <random>
 #include <vector>
 
 #include "oomguard/caching_allocator.hpp"
