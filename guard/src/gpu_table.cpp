@@ -19,27 +19,14 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
-// Note [GPU memory figures]
-// The sizes are the "total" nvidia-smi prints for each board (MiB), which is
-// what cudaMemGetInfo reports up to the few hundred MiB the driver keeps for
-// itself; marketing sizes ("80GB") are larger or smaller depending on the
-// unit. Use --gpu-memory for an exact figure from your own device.
+// The rows and their sources are in guard/data/gpus.def (Note [GPU table
+// sources]), shared with the simulated device.
 const std::vector<GpuSpec>& builtin_gpus() {
   static const std::vector<GpuSpec> gpus = {
-      {"T4", 15360 * MiB, 65},
-      {"V100-16GB", 16384 * MiB, 125},
-      {"V100-32GB", 32768 * MiB, 125},
-      {"A10G", 23028 * MiB, 125},
-      {"L4", 23034 * MiB, 121},
-      {"RTX-3090", 24576 * MiB, 71},
-      {"RTX-4090", 24564 * MiB, 165},
-      {"A100-40GB", 40960 * MiB, 312},
-      {"A100-80GB", 81920 * MiB, 312},
-      {"L40S", 46068 * MiB, 362},
-      {"A6000", 49140 * MiB, 155},
-      {"H100-80GB", 81559 * MiB, 989},
-      {"H200", 143771 * MiB, 989},
-      {"B200", 183359 * MiB, 2250},
+#define OOMGUARD_GPU(name, device_name, memory_mib, tflops, major, minor, sms, context_mib) \
+  {name, device_name, (memory_mib)*MiB, tflops, major, minor, sms, (context_mib)*MiB},
+#include "gpus.def"
+#undef OOMGUARD_GPU
   };
   return gpus;
 }

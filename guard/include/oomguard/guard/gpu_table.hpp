@@ -1,4 +1,4 @@
-// Device memory of common GPUs, so `--gpu A100-80GB` needs no device.
+// Common GPUs (guard/data/gpus.def), so `--gpu A100-80GB` needs no device.
 #pragma once
 
 #include <cstdint>
@@ -9,9 +9,14 @@
 namespace oomguard::guard {
 
 struct GpuSpec {
-  std::string name;
+  std::string name;                // the table's name: "A100-80GB"
+  std::string device_name;         // as the driver reports it: "NVIDIA A100-SXM4-80GB"
   std::uint64_t memory_bytes = 0;  // total device memory as the driver reports it
   double bf16_tflops = 0.0;        // dense, for the relative speed of --fit
+  int compute_major = 0;
+  int compute_minor = 0;
+  int sm_count = 0;
+  std::uint64_t context_bytes = 0;  // taken by the CUDA context (Note [GPU table sources])
 };
 
 const std::vector<GpuSpec>& builtin_gpus();
