@@ -4,9 +4,15 @@ allocator and raw cudaMalloc/cudaFree, with the same sizes, in one run. All
 three are called through Python, so the ratios compare like with like.
 
     python3 bench/gpu_cache_hit.py --core-lib build-gpu/allocator/liboomguard_core.so
+
+It runs on the simulated GPU too (docs/simulator.md; CI runs it there with
+few pairs, tests/python/test_simulated_gpu_scripts.py): the ratios then
+compare host-side costs over a device that does no work, and are printed as
+simulated-device figures, never GPU figures.
 """
 import argparse
 import ctypes
+import os
 import random
 import statistics
 import time
@@ -70,7 +76,9 @@ def main():
                        ("cudaMalloc/cudaFree", raw_alloc, raw_free)]:
         pairs = args.pairs if name != "cudaMalloc/cudaFree" else max(1000, args.pairs // 20)
         results[name] = statistics.median(run(a, f, sizes, args.outstanding, pairs) for _ in range(3))
-    print(f"GPU: {torch.cuda.get_device_name(0)}; {args.outstanding} outstanding, sizes 1 B..64 MiB")
+    simulated = os.environ.get("OOMGUARD_SIMULATE")
+    where = f"simulated device ({simulated}), not GPU figures" if simulated else "GPU"
+    print(f"{where}: {torch.cuda.get_device_name(0)}; {args.outstanding} outstanding, sizes 1 B..64 MiB")
     for name, ns in results.items():
         print(f"{name:24s} {ns:10.0f} ns/pair  x torch native {ns / results['torch native']:.3f}")
 

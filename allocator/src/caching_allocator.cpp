@@ -49,8 +49,8 @@ struct CachingAllocator::DeviceCache {
     ++stats.live_allocations;
   }
 
-  Block* take(StreamPools& p, bool small, std::size_t cls, std::size_t size) {
-    return small ? p.small.take(cls) : p.large.take(size);
+  static Block* take(StreamPools& p, bool small, std::size_t size) {
+    return small ? p.small.take(size) : p.large.take(size);
   }
 };
 
@@ -73,14 +73,8 @@ namespace {
 // Calls fn(block) for every live block of a segment.
 template <typename Fn>
 void for_each_live_block(const Segment& segment, Fn&& fn) {
-  if (segment.small) {
-    for (const Block& b : segment.slab) {
-      if (b.allocated) fn(b);
-    }
-  } else {
-    for (const Block* b = segment.first; b != nullptr; b = b->next) {
-      if (b->allocated) fn(*b);
-    }
+  for (const Block* b = segment.first; b != nullptr; b = b->next) {
+    if (b->allocated) fn(*b);
   }
 }
 
@@ -123,15 +117,14 @@ void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uint
     throw_oom(device, bytes, fmt::format("category limit: {} at {}", name(tag.category),
                                          format_bytes(static_cast<std::int64_t>(limits_.limit(tag.category)))));
   }
-  const bool small = bytes <= detail::kSmallLimit;
-  const std::size_t cls = small ? detail::small_class_of(bytes) : 0;
-  const std::size_t size = small ? detail::small_class_size(cls) : detail::round_up(bytes, detail::kMinBlock);
+  const std::size_t size = detail::block_size(bytes);
+  const bool small = size <= detail::kSmallLimit;
   DeviceCache& cache = cache_for(device);
 
   Block* b = nullptr;
   {
     std::lock_guard lock(cache.mutex);
-    b = cache.take(cache.pools_for(stream), small, cls, size);
+    b = DeviceCache::take(cache.pools_for(stream), small, size);
     if (b != nullptr) {
       cache.hand_out(b, bytes, tag.category);
       ++cache.stats.cache_hits;
@@ -141,7 +134,7 @@ void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uint
   // Note [Miss path]: budget first (atomic, rolled back on failure), then the
   // upstream with no lock held. Either refusal releases the device's cached
   // segments and tries once more before giving up.
-  const std::size_t segment_size = small ? detail::kSlabSize : detail::large_segment_size(size);
+  const std::size_t segment_size = detail::segment_size(size);
   for (int attempt = 0; b == nullptr; ++attempt) {
     std::string refusal;
     void* base = nullptr;
@@ -176,8 +169,7 @@ void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uint
       segment->size = segment_size;
       segment->pools = &pools;
       segment->small = small;
-      segment->size_class = cls;
-      b = small ? pools.small.adopt_slab(*segment) : pools.large.adopt_segment(*segment, size);
+      b = small ? pools.small.adopt_segment(*segment, size) : pools.large.adopt_segment(*segment, size);
       cache.segments.emplace(segment->base, std::move(segment));
       cache.stats.reserved_bytes += segment_size;
       cache.stats.peak_reserved_bytes = std::max(cache.stats.peak_reserved_bytes, cache.stats.reserved_bytes);
@@ -262,25 +254,24 @@ std::size_t CachingAllocator::release_cached(int device) {
   std::vector<std::unique_ptr<Segment>> released;
   {
     std::lock_guard lock(cache.mutex);
-    std::vector<Segment*> detached;
-    for (auto& [base, segment] : cache.segments) {
-      const bool free = segment->small ? segment->free_blocks == segment->slab.size()
-                                       : !segment->first->allocated && segment->first->size == segment->size;
-      if (free) {
-        segment->releasing = true;
-        detached.push_back(segment.get());
+    for (auto it = cache.segments.begin(); it != cache.segments.end();) {
+      Segment& s = *it->second;
+      if (!s.fully_free()) {
+        ++it;
+        continue;
       }
-    }
-    if (detached.empty()) return 0;
-    for (auto& [stream, pools] : cache.pools) pools->small.drop_released(detached);
-    for (Segment* s : detached) {
-      if (!s->small) s->pools->large.drop_segment(*s);
-      auto node = cache.segments.extract(s->base);
-      released.push_back(std::move(node.mapped()));
-      cache.stats.reserved_bytes -= s->size;
+      if (s.small) {
+        s.pools->small.drop_segment(s);
+      } else {
+        s.pools->large.drop_segment(s);
+      }
+      cache.stats.reserved_bytes -= s.size;
       --cache.stats.segments;
       ++cache.stats.upstream_frees;
+      released.push_back(std::move(it->second));
+      cache.segments.erase(it++);
     }
+    if (released.empty()) return 0;
   }
   std::size_t bytes = 0;
   for (const auto& s : released) {

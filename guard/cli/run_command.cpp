@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -25,14 +26,17 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "command_registry.hpp"
 #include "oomguard/c_api.h"
 #include "oomguard/config.hpp"
 #include "oomguard/error.hpp"
+#include "oomguard/guard/gpu_table.hpp"
 
 namespace oomguard::cli {
 namespace {
@@ -44,6 +48,8 @@ struct RunArgs {
   std::string report_dir;
   std::string mode;
   std::string conf;
+  std::string simulate;
+  bool simulate_given = false;  // --simulate "" is an error, not "no simulation"
   bool preload_only = false;
   bool no_preload = false;
   std::vector<std::string> command;
@@ -68,6 +74,158 @@ fs::path find_preload_library() {
   throw config_error(fmt::format(
       "liboomguard_preload.so was not found beside {} (set OOMGUARD_PRELOAD_LIB, or use --no-preload)",
       core.empty() ? std::string("liboomguard_core.so") : core.string()));
+}
+
+// ---- The simulated GPU (Note [The simulated environment is built here]) ----
+
+// The stand-ins that replace a library torch (or a CUDA program) links by
+// soname: only LD_PRELOAD wins over DT_NEEDED. libcuda.so.1 and
+// libnvidia-ml.so.1 are dlopen'ed by name and found through LD_LIBRARY_PATH.
+constexpr const char* kPreloadedStandIns[] = {"libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13",
+                                              "libnccl.so.2"};
+constexpr const char* kDriverStandIn = "libcuda.so.1";
+constexpr int kMaxDevicesPerName = 64;  // what the simulated driver accepts
+
+std::string trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::string gpu_table_names() {
+  std::vector<std::string> names;
+  for (const guard::GpuSpec& gpu : guard::builtin_gpus()) names.push_back(gpu.name);
+  return fmt::format("{}", fmt::join(names, ", "));
+}
+
+// One element of a spec: "NAME" or "NxNAME" (spaces allowed around the x), as
+// the simulated driver reads OOMGUARD_SIMULATE (simulator/driver/config.cpp).
+// Returns the number of devices it names; throws naming what is accepted.
+int check_spec_element(const std::string& source, const std::string& spec, std::string_view element_text) {
+  const std::string element = trim(element_text);
+  auto reject = [&](const std::string& why) -> config_error {
+    return config_error(fmt::format(
+        "{} '{}': {}; accepted: a GPU table name, N x NAME (e.g. 4xH100-80GB, N from 1 to {}) or a comma list "
+        "of those (A100-80GB,L4); table names: {}",
+        source, spec, why, kMaxDevicesPerName, gpu_table_names()));
+  };
+  int count = 1;
+  std::string name = element;
+  const std::size_t x = element.find_first_of("xX");
+  if (x != std::string::npos && x > 0 && element.find_first_not_of("0123456789 ") >= x) {
+    const std::string digits = trim(std::string_view(element).substr(0, x));
+    int n = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (ec != std::errc{} || end != digits.data() + digits.size() || n < 1 || n > kMaxDevicesPerName) {
+      throw reject(fmt::format("'{}' is not a device count from 1 to {}", digits, kMaxDevicesPerName));
+    }
+    count = n;
+    name = trim(std::string_view(element).substr(x + 1));
+  }
+  if (name.empty()) throw reject(fmt::format("'{}' names no GPU", element));
+  try {
+    guard::find_gpu(name);
+  } catch (const config_error&) {
+    throw reject(fmt::format("'{}' is not a GPU of the table", name));
+  }
+  return count;
+}
+
+// Checks the whole spec before anything starts; returns the device count.
+int check_simulate_spec(const std::string& source, const std::string& spec) {
+  if (trim(spec).empty()) {
+    throw config_error(fmt::format("{} is empty; accepted: a GPU table name (e.g. A100-80GB), N x NAME "
+                                   "(4xH100-80GB) or a comma list (A100-80GB,L4); table names: {}",
+                                   source, gpu_table_names()));
+  }
+  int devices = 0;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = spec.find(',', start);
+    devices += check_spec_element(source, spec, std::string_view(spec).substr(start, comma - start));
+    if (comma == std::string::npos) return devices;
+    start = comma + 1;
+  }
+}
+
+// Where the stand-ins are: OOMGUARD_SIM_LIB_DIR, beside liboomguard_core.so
+// in the wheel (oomguard/simulator/), or the build tree's simulator/lib.
+fs::path find_simulator_library_dir() {
+  auto complete = [](const fs::path& dir) {
+    std::vector<std::string> missing;
+    for (const char* name : kPreloadedStandIns)
+      if (!fs::exists(dir / name)) missing.emplace_back(name);
+    if (!fs::exists(dir / kDriverStandIn)) missing.emplace_back(kDriverStandIn);
+    return missing;
+  };
+  if (const char* given = std::getenv("OOMGUARD_SIM_LIB_DIR"); given != nullptr && *given != '\0') {
+    const std::vector<std::string> missing = complete(given);
+    if (!missing.empty()) {
+      throw config_error(fmt::format("OOMGUARD_SIM_LIB_DIR={} lacks {} (the simulated GPU's libraries)", given,
+                                     fmt::join(missing, ", ")));
+    }
+    return fs::canonical(given);
+  }
+  const fs::path core = core_library_dir();
+  const std::vector<fs::path> candidates = {core / "simulator", core / ".." / "simulator" / "lib"};
+  for (const fs::path& candidate : candidates) {
+    if (complete(candidate).empty()) return fs::canonical(candidate);
+  }
+  throw config_error(fmt::format(
+      "the simulated GPU's libraries ({}, {}) were not found in {} or {} (build the simulator, or set "
+      "OOMGUARD_SIM_LIB_DIR)",
+      fmt::join(kPreloadedStandIns, ", "), kDriverStandIn, candidates[0].lexically_normal().string(),
+      candidates[1].lexically_normal().string()));
+}
+
+std::vector<std::string> split_paths(const char* text) {
+  std::vector<std::string> parts;
+  if (text == nullptr) return parts;
+  std::string_view rest(text);
+  while (!rest.empty()) {
+    const std::size_t colon = rest.find(':');
+    const std::string part(rest.substr(0, colon));
+    if (!part.empty()) parts.push_back(part);
+    if (colon == std::string_view::npos) break;
+    rest.remove_prefix(colon + 1);
+  }
+  return parts;
+}
+
+bool is_preloaded_stand_in(const std::string& entry) {
+  const std::string name = fs::path(entry).filename().string();
+  for (const char* stand_in : kPreloadedStandIns)
+    if (name == stand_in) return true;
+  return false;
+}
+
+// LD_PRELOAD = [preload] + stand-ins + the rest, without stand-ins already
+// there (a nested `oomguard run`, or the environment form set by hand): the
+// order of Note [The simulated environment is built here] then holds however
+// we were started.
+void set_preload_order(const std::string& preload, const fs::path& simulator_dir) {
+  std::vector<std::string> entries;
+  if (!preload.empty()) entries.push_back(preload);
+  for (const char* stand_in : kPreloadedStandIns) entries.push_back((simulator_dir / stand_in).string());
+  for (const std::string& entry : split_paths(std::getenv("LD_PRELOAD"))) {
+    if (entry != preload && !is_preloaded_stand_in(entry)) entries.push_back(entry);
+  }
+  const std::string joined = fmt::format("{}", fmt::join(entries, ":"));
+  setenv("LD_PRELOAD", joined.c_str(), 1);
+}
+
+// Where the spec comes from: --simulate, else OOMGUARD_SIMULATE; no source
+// when neither is given (the run is not simulated).
+struct SimulateRequest {
+  std::string source;
+  std::string spec;
+  bool requested() const { return !source.empty(); }
+};
+
+SimulateRequest simulate_request(const RunArgs& args) {
+  if (args.simulate_given) return {"--simulate", args.simulate};
+  if (const char* env = std::getenv("OOMGUARD_SIMULATE"); env != nullptr) return {"OOMGUARD_SIMULATE", env};
+  return {};
 }
 
 std::string join_conf(const RunArgs& args) {
@@ -121,7 +279,23 @@ void prepend_env(const char* name, const std::string& value, char separator) {
 void run(const RunArgs& args) {
   if (args.command.empty()) throw config_error("oomguard run: no command given: oomguard run [options] -- command ...");
   if (args.preload_only && args.no_preload) throw config_error("oomguard run: --preload-only and --no-preload exclude each other");
-  if (!args.no_preload) prepend_env("LD_PRELOAD", find_preload_library().string(), ':');
+  // Everything is checked before the environment changes or anything starts.
+  const SimulateRequest simulate = simulate_request(args);
+  const bool simulated = simulate.requested();
+  const std::string spec = trim(simulate.spec);
+  fs::path simulator_dir;
+  if (simulated) {
+    check_simulate_spec(simulate.source, simulate.spec);
+    simulator_dir = find_simulator_library_dir();
+  }
+  const std::string preload = args.no_preload ? std::string() : find_preload_library().string();
+  if (simulated) {
+    setenv("OOMGUARD_SIMULATE", spec.c_str(), 1);
+    set_preload_order(preload, simulator_dir);
+    prepend_env("LD_LIBRARY_PATH", simulator_dir.string(), ':');
+  } else if (!preload.empty()) {
+    prepend_env("LD_PRELOAD", preload, ':');
+  }
   // One run id for every process of the run, so their reports share a root.
   if (std::getenv("OOMGUARD_RUN_ID") == nullptr) {
     const std::string id = fmt::format("{}-{}", static_cast<long>(std::time(nullptr)), static_cast<long>(getpid()));
@@ -140,6 +314,9 @@ void run(const RunArgs& args) {
   if (!args.report_dir.empty()) command.insert(command.end(), {"--report-dir", args.report_dir});
   if (!args.mode.empty()) command.insert(command.end(), {"--mode", args.mode});
   if (!args.conf.empty()) command.insert(command.end(), {"--conf", args.conf});
+  // The environment is built already; the Python launcher checks it is there
+  // for this spec rather than ignoring the option.
+  if (simulated) command.insert(command.end(), {"--simulate", spec});
   command.push_back("--");
   command.insert(command.end(), args.command.begin(), args.command.end());
   exec_and_wait(command);
@@ -152,6 +329,11 @@ void setup(CLI::App& app) {
   cmd->add_option("--report-dir", args->report_dir, "where timelines and reports go");
   cmd->add_option("--mode", args->mode, "auto, observe, own or cpu");
   cmd->add_option("--conf", args->conf, "more OOMGUARD_CONF entries, key:value,key:value");
+  cmd->add_option("--simulate", args->simulate,
+                  "run on simulated GPUs (docs/simulator.md): a GPU table name (A100-80GB), N x NAME "
+                  "(4xH100-80GB, one per torchrun rank) or a comma list (A100-80GB,L4); kernels are counted, not run. "
+                  "Also taken from OOMGUARD_SIMULATE")
+      ->each([args](const std::string&) { args->simulate_given = true; });
   cmd->add_flag("--preload-only", args->preload_only, "only LD_PRELOAD (programs that are not Python)");
   cmd->add_flag("--no-preload", args->no_preload, "only the Python package, no LD_PRELOAD");
   cmd->add_option("command", args->command, "the command, after --")->required();

@@ -5,15 +5,25 @@ accelerate launch's) imports ``_boot/sitecustomize.py`` from PYTHONPATH,
 which installs oomguard from OOMGUARD_CONF and then runs any sitecustomize
 that was there before. The options are OOMGUARD_CONF keys; the child's exit
 code is ours.
+
+``--simulate SPEC`` (or OOMGUARD_SIMULATE) runs the command on the simulated
+GPU (docs/simulator.md). The environment for it is built in one place, the
+C++ ``oomguard run`` (guard/cli/run_command.cpp, Note [The simulated
+environment is built here]), which checks the spec against the GPU table and
+then starts this launcher with the stand-ins in place. Started directly with
+``--simulate`` and no simulated environment, this launcher hands its whole
+command line to that executable instead of building a second copy of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 
 from . import config
 
@@ -23,11 +33,15 @@ BOOT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_boot")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="oomguard run", description="Run a command with oomguard installed in every Python process it starts.",
-        usage="oomguard run [--budget B] [--report-dir D] [--mode M] [--conf key:value,...] -- command ...")
+        usage="oomguard run [--budget B] [--report-dir D] [--mode M] [--conf key:value,...] [--simulate SPEC] "
+              "-- command ...")
     parser.add_argument("--budget", help="bytes ('20GiB') or a fraction of the device ('90%%')")
     parser.add_argument("--report-dir", help="directory for the stats written when each process exits")
     parser.add_argument("--mode", choices=config.MODES, help="allocation source (default: auto)")
     parser.add_argument("--conf", default=None, help="more OOMGUARD_CONF entries, key:value,key:value")
+    parser.add_argument("--simulate", metavar="SPEC", default=None,
+                        help="run on simulated GPUs (docs/simulator.md): a GPU table name (A100-80GB), N x NAME "
+                             "(4xH100-80GB) or a comma list (A100-80GB,L4); also taken from OOMGUARD_SIMULATE")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     return parser
 
@@ -50,11 +64,90 @@ def child_environment(args: argparse.Namespace, environ: dict[str, str]) -> dict
     return env
 
 
+# The stand-ins `oomguard run --simulate` puts on LD_PRELOAD; the driver
+# stand-in lies beside them.
+_SIMULATED_RUNTIME = "libcudart.so.13"
+_SIMULATED_DRIVER = "libcuda.so.1"
+# Set while this launcher hands a simulated run to the C++ one, so a launcher
+# that finds it set and still no simulated environment stops instead of
+# handing it over again.
+_HANDED_OVER = "OOMGUARD_RUN_SIMULATE_HANDED_OVER"
+
+
+def simulated_environment_in_place(spec: str, environ: dict[str, str]) -> bool:
+    """True when ``environ`` runs on the simulated ``spec`` already: the
+    spec is OOMGUARD_SIMULATE and the simulated runtime, with its driver
+    beside it, is on LD_PRELOAD."""
+    if environ.get("OOMGUARD_SIMULATE", "").strip() != spec.strip():
+        return False
+    for entry in environ.get("LD_PRELOAD", "").split(":"):
+        if os.path.basename(entry) == _SIMULATED_RUNTIME and \
+                os.path.exists(os.path.join(os.path.dirname(entry), _SIMULATED_DRIVER)):
+            return True
+    return False
+
+
+def oomguard_executable(environ: dict[str, str]) -> str | None:
+    """The C++ ``oomguard``: OOMGUARD_CLI, the one the package installed
+    beside this interpreter's scripts, or the first on PATH."""
+    given = environ.get("OOMGUARD_CLI")
+    if given:
+        return given
+    installed = os.path.join(sysconfig.get_path("scripts"), "oomguard")
+    if os.access(installed, os.X_OK):
+        return installed
+    return shutil.which("oomguard", path=environ.get("PATH"))
+
+
+def _hand_over_simulated_run(argv: list[str], spec_source: str) -> int:
+    """Runs ``oomguard run <argv>`` (the C++ launcher), which builds the
+    simulated environment and starts this launcher again inside it."""
+    environ = dict(os.environ)
+    if environ.get(_HANDED_OVER):
+        print(f"oomguard run: {spec_source} was handed to the oomguard executable, which did not put the simulated "
+              f"GPU's libraries on LD_PRELOAD (LD_PRELOAD={environ.get('LD_PRELOAD', '')!r})", file=sys.stderr)
+        return 2
+    cli = oomguard_executable(environ)
+    if cli is None:
+        print(f"oomguard run: {spec_source} needs the oomguard executable, which builds the simulated environment; "
+              "it is installed with the package (pip install .) or set OOMGUARD_CLI to its path", file=sys.stderr)
+        return 2
+    environ[_HANDED_OVER] = "1"
+    environ.setdefault("OOMGUARD_PYTHON", sys.executable)
+    try:
+        child = subprocess.Popen([cli, "run", *argv], env=environ)
+    except OSError as error:
+        print(f"oomguard run: cannot run {cli}: {error}", file=sys.stderr)
+        return 2
+    return _wait(child)
+
+
+def _wait(child: subprocess.Popen) -> int:
+    # The child gets Ctrl-C from the terminal itself; we wait for its verdict.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return 128 - code if code < 0 else code  # killed by signal N: 128+N, as shells report it
+
+
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         _parser().error("no command given: oomguard run [options] -- command ...")
+    # --simulate is never ignored: either the environment is in place for it,
+    # or the C++ launcher builds it (Note [The simulated environment is built
+    # here]).
+    spec, spec_source = args.simulate, "--simulate"
+    if spec is None and "OOMGUARD_SIMULATE" in os.environ:
+        spec, spec_source = os.environ["OOMGUARD_SIMULATE"], "OOMGUARD_SIMULATE"
+    if spec is not None:
+        if not simulated_environment_in_place(spec, dict(os.environ)):
+            return _hand_over_simulated_run(argv if args.simulate is not None else ["--simulate", spec, *argv],
+                                            f"{spec_source} {spec!r}")
+        os.environ.pop(_HANDED_OVER, None)
     try:
         env = child_environment(args, dict(os.environ))
     except ValueError as error:
@@ -65,13 +158,7 @@ def main(argv: list[str]) -> int:
     except FileNotFoundError:
         print(f"oomguard run: command not found: {command[0]}", file=sys.stderr)
         return 127
-    # The child gets Ctrl-C from the terminal itself; we wait for its verdict.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        code = child.wait()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return 128 - code if code < 0 else code  # killed by signal N: 128+N, as shells report it
+    return _wait(child)
 
 
 def console_main() -> None:

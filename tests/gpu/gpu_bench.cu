@@ -1,3 +1,4 @@
+// Needs real hardware: it measures GPU time, which the simulated device does not have (docs/simulator.md).
 // On a GPU: a cache-hit alloc+free pair of oomguard's caching allocator over
 // the CUDA driver, against cudaMalloc+cudaFree of the same sizes, in one run.
 // (PyTorch's native caching allocator is compared in bench/gpu_cache_hit.py.)

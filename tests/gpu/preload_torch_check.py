@@ -1,4 +1,5 @@
-"""Run under liboomguard_preload.so on a GPU (see run_preload_gpu.sh).
+"""Run under liboomguard_preload.so on a GPU (see run_preload_gpu.sh), or on
+the simulated device (tests/python/test_simulated_preload.py).
 
 Does a few training steps, then writes what PyTorch saw to argv[1] (JSON):
 max reserved bytes, the context measured as device-used-before-any-tensor,
@@ -34,8 +35,15 @@ def train_steps(steps):
 
 
 def cublas_handle_outside_torch():
-    libs = glob.glob(os.path.join(os.path.dirname(torch.__file__), "..", "nvidia", "**", "libcublas.so.*"), recursive=True)
-    lib = ctypes.CDLL(libs[0] if libs else "libcublas.so")
+    # The cuBLAS torch loaded, by soname: the real one on a GPU, the stand-in
+    # on the simulated device (opening the real one by path there would load
+    # a second cuBLAS that cannot run on a simulated driver).
+    try:
+        lib = ctypes.CDLL("libcublas.so.13", mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        libs = glob.glob(os.path.join(os.path.dirname(torch.__file__), "..", "nvidia", "**", "libcublas.so.*"),
+                         recursive=True)
+        lib = ctypes.CDLL(libs[0] if libs else "libcublas.so")
     handle = ctypes.c_void_p()
     status = lib.cublasCreate_v2(ctypes.byref(handle))
     assert status == 0, f"cublasCreate_v2 returned {status}"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Needs real hardware: it prints GPU timings and the GPU's name for docs/performance.md; its tests run on the simulated GPU in CI (tests/gpu/CMakeLists.txt).
 # On a machine with a GPU: build, then run the core's GPU tests and benchmarks
 # and print the figures to record in docs/performance.md (with the GPU's name).
 set -euo pipefail

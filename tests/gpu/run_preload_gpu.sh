@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# Needs real hardware for CUPTI and the overhead ratios (check 4 times the GPU); checks 1-3 run on the simulated GPU in CI (tests/python/test_simulated_preload.py).
 # GPU checks for the preload and CUPTI hooks. Needs a GPU, the CUDA toolkit,
 # torch with CUDA, and a configured build: run from the repository root as
 #   tests/gpu/run_preload_gpu.sh [BUILD_DIR]

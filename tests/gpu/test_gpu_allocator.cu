@@ -1,6 +1,8 @@
 // The caching allocator against the real CUDA driver upstream: blocks are
 // usable by kernels, reused from the cache, accounted exactly, and refused
-// cleanly past a budget.
+// cleanly past a budget. CTest runs it on the simulated GPU too
+// (tests/gpu/CMakeLists.txt), all but BlocksAreUsableByKernelsAndReused,
+// which needs real hardware: it reads back what a kernel wrote.
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 

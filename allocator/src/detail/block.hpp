@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "oomguard/category.hpp"
 
@@ -27,12 +26,12 @@ struct alignas(64) Block {
   StreamPools* pools = nullptr;  // its segment's pools
   Category category = Category::unknown;  // charged category while live
   bool allocated = false;
-  bool small = false;  // its segment is a small slab
+  bool small = false;  // its segment is in the small pool
 };
 static_assert(sizeof(Block) == 64);
 
-// A segment owns its blocks: a small slab holds them in `slab`, a large
-// segment owns the address-ordered chain that starts at `first`.
+// A segment owns the address-ordered chain of its blocks that starts at
+// `first`.
 struct Segment {
   Segment() = default;
   Segment(const Segment&) = delete;
@@ -48,12 +47,10 @@ struct Segment {
   std::uintptr_t base = 0;
   std::size_t size = 0;
   StreamPools* pools = nullptr;
-  bool small = false;
-  bool releasing = false;  // being returned to the upstream
-  std::size_t size_class = 0;  // small slabs only
-  std::size_t free_blocks = 0;  // small slabs only
-  std::vector<Block> slab;      // small slabs: the fixed blocks
-  Block* first = nullptr;       // large segments: the block at base
+  bool small = false;  // cut into small blocks (Note [Sizes as c10 chooses them])
+  Block* first = nullptr;  // the block at base
+
+  bool fully_free() const { return !first->allocated && first->size == size; }
 };
 
 }  // namespace oomguard::detail

@@ -1,5 +1,6 @@
-// The free structures of one (device, stream): size-class free lists for
-// small blocks, a best-fit tree with splitting and coalescing for large ones.
+// The free structures of one (device, stream): two best-fit pools with
+// splitting and coalescing, one for small blocks (cut from 2 MiB segments)
+// and one for large ones (Note [Sizes as c10 chooses them]).
 #pragma once
 
 #include <bit>
@@ -13,35 +14,13 @@
 
 namespace oomguard::detail {
 
-// Small blocks: each 2 MiB slab serves one size class, carved into equal
-// blocks. Allocation and free are a vector pop and push.
-class SmallPool {
- public:
-  Block* take(std::size_t cls) {
-    auto& list = free_[cls];
-    if (list.empty()) return nullptr;
-    Block* b = list.back();
-    list.pop_back();
-    --b->segment->free_blocks;
-    return b;
-  }
-  void give(Block* b) {
-    ++b->segment->free_blocks;
-    free_[b->segment->size_class].push_back(b);
-  }
-  // Carve a fresh slab: all blocks but the first go to the free list.
-  Block* adopt_slab(Segment& slab);
-  // Forget the free blocks of slabs that are being released.
-  void drop_released(const std::vector<Segment*>& released);
-  std::size_t largest_free() const;
-
- private:
-  std::array<std::vector<Block*>, kNumSmallClasses> free_;
-};
-
-// Large blocks: segregated free bins, 128 per doubling of size, each a
+// Free blocks in segregated bins, 128 per doubling of size, each a
 // contiguous array of (size, block) in the order the blocks were freed, and
-// a bitmap of the bins that hold anything.
+// a bitmap of the bins that hold anything. A block is split when what is
+// left is at least kMinRemainder: 512 B in the small pool, and in the large
+// pool more than 1 MiB, since a smaller tail could serve no large request
+// (PyTorch makes the same choice). kMaxBlock bounds the bins: a pool's
+// blocks are never larger than its largest segment.
 //
 // Note [Best fit with bins]
 // A request's own bin holds blocks within 0.8% of its size, some smaller
@@ -65,12 +44,13 @@ class SmallPool {
 //  * absl::btree_set: ~2x the instructions per pair;
 //  * each block keeping its index in its bin (swap-with-last erase) wrote
 //    to the moved entry's Block, a cache miss on an unrelated record.
-class LargePool {
+template <std::size_t kMinRemainder, std::size_t kMaxBlock>
+class BestFitPool {
  public:
-  LargePool() = default;
-  LargePool(const LargePool&) = delete;
-  LargePool& operator=(const LargePool&) = delete;
-  ~LargePool() {
+  BestFitPool() = default;
+  BestFitPool(const BestFitPool&) = delete;
+  BestFitPool& operator=(const BestFitPool&) = delete;
+  ~BestFitPool() {
     for (Block* b : spare_) delete b;
   }
 
@@ -87,7 +67,7 @@ class LargePool {
 
   static constexpr std::size_t kSubBinBits = 7;
   static constexpr std::size_t kSubBins = std::size_t{1} << kSubBinBits;
-  static constexpr std::size_t kBins = (64 - 9) * kSubBins;
+  static constexpr std::size_t kBins = (std::bit_width(kMaxBlock) - 9) * kSubBins;
   static constexpr std::size_t bin_of(std::size_t size) {
     if (size < kMinBlock) return 0;
     const std::size_t k = std::bit_width(size) - 1;  // floor(log2), >= 9
@@ -108,10 +88,10 @@ class LargePool {
   Block* split(Block* b, std::size_t size);
   void insert_free(Block* b);
   void erase_free(Block* b);
-  void erase_entry(std::size_t bin, std::vector<Entry>::iterator it);
+  void erase_entry(std::size_t bin, typename std::vector<Entry>::iterator it);
   // The smallest entry of `bin` of at least `size`, newest first among
   // equals; end() if none.
-  std::vector<Entry>::iterator best_fit(std::size_t bin, std::size_t size);
+  typename std::vector<Entry>::iterator best_fit(std::size_t bin, std::size_t size);
   std::size_t next_nonempty(std::size_t bin) const;  // kBins if none
   // Block records are recycled: a split and a merge per alloc/free pair
   // would otherwise cost a new and a delete.
@@ -129,9 +109,17 @@ class LargePool {
   std::vector<Block*> spare_;
 };
 
+// Small blocks are at most a small segment; large ones any size.
+using SmallPool = BestFitPool<kMinBlock, kSmallSegment>;
+using LargePool = BestFitPool<kSmallLimit + kMinBlock, ~std::size_t{0}>;
+extern template class BestFitPool<kMinBlock, kSmallSegment>;
+extern template class BestFitPool<kSmallLimit + kMinBlock, ~std::size_t{0}>;
+
 static_assert(LargePool::bin_of(LargePool::bin_floor(700)) == 700);
 static_assert(LargePool::bin_of(LargePool::bin_floor(700) - 1) == 699);
 static_assert(LargePool::bin_floor(LargePool::bin_of(std::size_t{20} << 20)) == std::size_t{20} << 20);
+static_assert(SmallPool::bin_of(kSmallSegment) == SmallPool::kBins - LargePool::kSubBins);
+static_assert(LargePool::kBins == (64 - 9) * LargePool::kSubBins);
 
 struct StreamPools {
   const void* owner = nullptr;  // the CachingAllocator

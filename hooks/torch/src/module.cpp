@@ -16,9 +16,11 @@
 #include "oomguard/config.hpp"
 #include "oomguard/error.hpp"
 #include "oomguard/guard/run_state.hpp"
+#include "oomguard/json.hpp"
 #include "oomguard/ledger.hpp"
 #include "oomguard/tags.hpp"
 #include "own.hpp"
+#include "pluggable.hpp"
 #include "report_bindings.hpp"
 #include "stats_view.hpp"
 #include "storage_tags.hpp"
@@ -69,6 +71,13 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_observer_attached", &cuda_observer_attached);
   m.def("core_library_path", &core_library_path);
   m.def("configure_core_allocator", &configure_core_allocator, py::arg("conf"));
+  // The functions CUDAPluggableAllocator loads from this extension
+  // (pluggable.hpp): own mode's pair and oomguard.own_pool()'s.
+  m.def("extension_library_path", &extension_library_path);
+  m.def("configure_pool_allocator", &configure_pool_allocator, py::arg("conf"));
+  m.def("pool_allocator_configured", &pool_allocator_configured);
+  m.def("pool_allocator_stats_json", [](int device) { return to_json(pool_allocator_stats(device)).dump(); },
+        py::arg("device") = 0, "The own_pool() allocator's figures for a device, as JSON (zeros before first use).");
 
   // Tags.
   m.def("set_phase", [](const std::string& phase) {

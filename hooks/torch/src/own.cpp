@@ -7,6 +7,18 @@
 #include "oomguard/guard/report/report.hpp"
 
 namespace oomguard::torch_hooks {
+namespace {
+
+thread_local bool t_refused_for_memory = false;
+
+void on_out_of_memory(const OomContext& context) noexcept {
+  t_refused_for_memory = true;
+  // Our allocator's out-of-memory writes the post-mortem before torch sees
+  // the error (Note [Reports on the out-of-memory path]).
+  guard::report::report_out_of_memory(context);
+}
+
+}  // namespace
 
 std::string core_library_path() {
   Dl_info info{};
@@ -18,9 +30,9 @@ std::string core_library_path() {
 
 void configure_core_allocator(const std::string& conf) {
   if (oomguard_configure(conf.c_str()) != 0) throw config_error(oomguard_last_error());
-  // Our allocator's out-of-memory writes the post-mortem before torch sees
-  // the NULL (Note [Reports on the out-of-memory path]).
-  set_out_of_memory_handler(&guard::report::report_out_of_memory);
+  set_out_of_memory_handler(&on_out_of_memory);
 }
+
+bool& refused_for_memory() noexcept { return t_refused_for_memory; }
 
 }  // namespace oomguard::torch_hooks

@@ -16,4 +16,9 @@ std::string core_library_path();
 // of OOMGUARD_CONF). Throws oomguard::config_error on a bad key or value.
 void configure_core_allocator(const std::string& conf);
 
+// Set by the core's out-of-memory handler on the refusing thread: how own
+// mode's entry tells a refusal for memory (torch.OutOfMemoryError) from bad
+// input (RuntimeError) after oomguard_malloc returned NULL.
+bool& refused_for_memory() noexcept;
+
 }  // namespace oomguard::torch_hooks

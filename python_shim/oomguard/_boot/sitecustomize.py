@@ -18,8 +18,38 @@ _here = os.path.dirname(os.path.abspath(__file__))
 OOMGUARD_PENDING = False
 
 
+# Note [Launchers are not ranks]
+# torchrun (torch.distributed.run / launch) and accelerate launch are Python
+# processes that import torch, so this file would install oomguard in them
+# too. They touch no GPU; their children are the ranks. Installed, the
+# launcher (which has no RANK) would write an empty rank0 report over the
+# real rank 0's and share its timeline. So a launcher is recognised by its
+# command line (sys.orig_argv: at torch's import, runpy has not yet put the
+# module's path in sys.argv) and left alone.
+_LAUNCHER_MODULES = ("torch.distributed.run", "torch.distributed.launch", "accelerate.commands.launch",
+                     "accelerate.commands.accelerate_cli", "deepspeed.launcher.runner")
+
+
+def is_launcher(argv: list[str]) -> bool:
+    """Whether the interpreter command line ``argv`` (``sys.orig_argv``) runs
+    a multi-process launcher rather than a program."""
+    args = list(argv[1:])
+    if "-m" in args:
+        i = args.index("-m")
+        module = args[i + 1] if i + 1 < len(args) else ""
+        if module in _LAUNCHER_MODULES:
+            return module != "accelerate.commands.accelerate_cli" or "launch" in args[i + 2:i + 3]
+        return False
+    script = next((a for a in args if not a.startswith("-")), "")
+    name = os.path.basename(script)
+    rest = args[args.index(script) + 1:] if script else []
+    return name in ("torchrun", "deepspeed") or (name == "accelerate" and rest[:1] == ["launch"])
+
+
 def _install() -> None:
     global OOMGUARD_PENDING
+    if is_launcher(list(getattr(sys, "orig_argv", sys.argv))):
+        return
     package = sys.modules.get("oomguard")
     if package is not None and not hasattr(package, "install"):
         OOMGUARD_PENDING = True

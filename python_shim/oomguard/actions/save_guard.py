@@ -20,6 +20,15 @@ Note [What each save copies on the device]
 So the estimate is the bytes of the non-contiguous tensors on the device
 (plus nothing for the gathered ones, which this guard cannot see).
 
+Note [No device temporary]
+Copying a non-contiguous CUDA tensor to host (``host.copy_(t)``) first makes
+a contiguous copy of it on the device: with less room than the largest such
+tensor (a 4 MiB matrix takes a fresh 20 MiB segment from torch's allocator)
+the guarded save itself would run out of memory. So the guard copies the
+tensor's whole storage, which is contiguous, straight to host and takes the
+strided view there. The storage may be larger than the view (a slice): more
+host bytes, never device bytes.
+
 Note [Host in cpu mode]
 In cpu mode the "device" is the CPU under a hard budget; host copies are
 then made in numpy-owned memory, which the budget does not count, the way
@@ -90,15 +99,17 @@ def headroom(device: str) -> int | None:
         limit = budget.get("limit", 0)
         return None if not limit else max(limit - budget.get("used", 0), 0)
     if device.startswith("cuda"):
-        index = torch.device(device).index or 0
-        free, total = torch.cuda.mem_get_info(index)
-        room = free + torch.cuda.memory_reserved(index) - torch.cuda.memory_allocated(index)
         from .. import installed
+        from ..device_memory import cuda_memory
 
+        # oomguard's figures in own mode, where torch.cuda.memory_reserved()
+        # raises (Note [Whose figures], device_memory.py).
+        memory = cuda_memory(torch.device(device).index or 0)
+        room = memory.free + memory.reserved - memory.allocated
         handle = installed()
         if handle is not None and handle.config.budget:
-            limit = _C.resolve_budget(handle.config.budget, total)
-            room = min(room, max(limit - torch.cuda.memory_allocated(index), 0))
+            limit = _C.resolve_budget(handle.config.budget, memory.total)
+            room = min(room, max(limit - memory.allocated, 0))
         return room
     return None
 
@@ -121,6 +132,17 @@ def _host_empty(t: torch.Tensor) -> torch.Tensor:
     return torch.empty(t.shape, dtype=t.dtype, device="cpu")
 
 
+def _host_copy_of_strided(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous host copy of a non-contiguous device tensor, with no
+    device memory at all (Note [No device temporary])."""
+    storage = t.untyped_storage()
+    raw = torch.empty(0, dtype=torch.uint8, device=t.device).set_(storage)  # the storage as contiguous bytes
+    host_bytes = _host_empty(raw)
+    host_bytes.copy_(raw)
+    view = host_bytes.view(t.dtype).as_strided(t.shape, t.stride(), t.storage_offset())
+    return view.contiguous()
+
+
 def to_host(state: dict) -> dict:
     """Contiguous host copies of `state`'s tensors, made one at a time.
     Tensors sharing a view share the copy (tied weights stay tied)."""
@@ -133,8 +155,12 @@ def to_host(state: dict) -> dict:
         key = (t.untyped_storage().data_ptr(), t.device, t.storage_offset(), tuple(t.shape), t.stride(), t.dtype)
         host = copies.get(key)
         if host is None:
-            host = _host_empty(t)
-            host.copy_(t.detach())  # a non-contiguous device tensor makes one temporary, freed here
+            t = t.detach()
+            if t.device.type != "cpu" and not t.is_contiguous():
+                host = _host_copy_of_strided(t)
+            else:
+                host = _host_empty(t)
+                host.copy_(t)
             copies[key] = host
         out[name] = host
     return out
