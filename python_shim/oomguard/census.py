@@ -11,6 +11,7 @@ the optimizer state, in C++ per category.
 
 from __future__ import annotations
 
+import functools
 import weakref
 
 import torch
@@ -22,6 +23,9 @@ models: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()
 optimizers: "weakref.WeakSet[torch.optim.Optimizer]" = weakref.WeakSet()
 
 ADAPTER_MARKERS = ("lora_",)
+# Called with each model the census starts tracking (the guard profiles its
+# blocks from the first forward on).
+on_new_model: list = []
 
 
 def is_adapter(name: str, parameter: torch.Tensor) -> bool:
@@ -30,15 +34,24 @@ def is_adapter(name: str, parameter: torch.Tensor) -> bool:
 
 
 def add_model(module: torch.nn.Module) -> bool:
-    """Track `module` unless it or a tracked model already contains it."""
+    """Track `module` unless it or a tracked model already contains it.
+
+    A wrapper seen after the model it wraps (DDP, accelerate, PEFT) replaces
+    it: the outermost module is the one the actuators must change."""
     if module in models:
         return False
     for known in list(models):
         if any(m is module for m in known.modules()):
             return False
+    inner = {id(m) for m in module.modules()}
+    for known in list(models):
+        if id(known) in inner:
+            models.discard(known)
     models.add(module)
     claim_parameters(module)
     _watch_gradients(module)
+    for callback in list(on_new_model):
+        callback(module)
     return True
 
 
@@ -55,12 +68,20 @@ def _watch_gradients(model: torch.nn.Module) -> None:
     trainable parameter per backward.
     """
     for parameter in model.parameters():
-        if parameter.requires_grad and parameter not in _watched:
+        if parameter.requires_grad and id(parameter) not in _watched:
             parameter.register_post_accumulate_grad_hook(_claim_gradient)
-            _watched.add(parameter)
+            _watched[id(parameter)] = weakref.ref(parameter, functools.partial(_unwatch, id(parameter)))
 
 
-_watched: "weakref.WeakSet[torch.Tensor]" = weakref.WeakSet()
+# By id, each entry removed when its parameter dies (so an id is never
+# reused while listed). Not a WeakSet: that compares two references to one
+# tensor with Tensor.__eq__ (a model seen again through a DDP or accelerate
+# wrapper), which raises for tensors of more than one element.
+_watched: dict[int, weakref.ref] = {}
+
+
+def _unwatch(key: int, _ref) -> None:
+    _watched.pop(key, None)
 
 
 def add_optimizer(optimizer: torch.optim.Optimizer) -> bool:

@@ -28,6 +28,26 @@ ratio, and all_reduce(MAX) one flag per action kind, so every rank takes the
 union of the actions chosen for the worst rank (abort wins over the
 remediations). Each rank records its own actions. The collectives run at the
 same boundaries on every rank, since every rank steps its optimizer.
+
+Note [Static bytes first]
+When the census first meets a model with trainable parameters (its first
+forward, or the Trainer's on_train_begin), the optimizers built so far are
+known too (phases discovers them when constructed). Weights, gradients and
+optimizer state are then known before any activation exists: if they alone
+exceed the budget the run can never fit, and it stops there (abort) or says
+so (warn) with the fixes costed in C++ (guard/static_check), instead of
+running into an out-of-memory in step 0's forward.
+
+Note [An actuator that cannot act]
+The policy plans with the fixes it believes in; an actuator may still find
+it cannot act (no blocks to checkpoint, no Trainer whose batches it could
+split, every block checkpointed already). It says why in one line and the
+kind is left out of every later decision: in one process the guard decides
+again at once, which falls through to the next remediation or to abort;
+under torch.distributed it decides again at the next boundary, since every
+rank must run the same collectives. Checkpointing and micro-batching may act
+again at a later boundary, when the steps measured since show that they did
+not save enough (ESCALATING); the save guard is a switch and acts once.
 """
 
 from __future__ import annotations
@@ -35,7 +55,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import warnings
+import weakref
 
 import torch
 
@@ -46,7 +68,11 @@ KEYS = ("actions", "warn_at", "predict_after", "max_seq_len")
 config.register_keys(*KEYS)
 
 ACTION_KINDS = ("warn", "checkpoint", "micro_batch", "save_guard", "abort")
+# Remediations that can go further at a later boundary when the measured
+# steps show the last one was not enough (more blocks, half the batch again).
+ESCALATING = ("checkpoint", "micro_batch")
 ABORT_EXIT_CODE = 3
+ABORT_REASON = "abort"
 CUDA_MARGIN = 0.05
 HOST_MARGIN = 0.10
 MAX_OBSERVATIONS = 64
@@ -77,6 +103,8 @@ class _State:
         self.previous_persistent: int | None = None
         self.hints: dict = {}
         self.taken: set[str] = set()
+        self.cannot_act: set[str] = set()  # remediations that said they cannot act
+        self.static_checked = False
         self.last: dict | None = None
         self.hook = None
         self.optimizer_hook = None
@@ -133,6 +161,10 @@ def install(cfg) -> None:
         setattr(_state, key, value)
     if _on_step_end not in phases._on_step_end:
         phases._on_step_end.append(_on_step_end)
+    if _on_new_model not in census.on_new_model:
+        census.on_new_model.append(_on_new_model)
+        for model in list(census.models):
+            _profile_blocks(model)
     if _state.hook is None:
         import torch.nn.modules.module as modules
 
@@ -152,7 +184,7 @@ def describe(dataloader=None, max_seq_len: int | None = None, eval_dataloader=No
     trainer, if given, is kept for the actuators only)."""
     hints = _state.hints
     if trainer is not None:
-        hints["trainer"] = trainer  # for the actuators (micro_batch changes the Trainer's batches)
+        hints["trainer"] = weakref.ref(trainer)  # for the actuators (micro_batch splits the Trainer's batches)
     if max_seq_len:
         hints["longest_seq"] = int(max_seq_len)
     if dataloader is not None:
@@ -189,6 +221,51 @@ def describe_trainer(args, train_dataloader=None, eval_dataloader=None) -> dict:
 
 
 # ---------------------------------------------------------------- what Python sees
+
+def _static_check(model) -> None:
+    """Before the first forward: weights + gradients + optimizer state
+    against the budget (Note [Static bytes first])."""
+    if _state.static_checked or not any(p.requires_grad for p in model.parameters()):
+        return
+    _state.static_checked = True
+    device = _device_of_models()
+    if not _state.budget:
+        _state.budget = default_budget(device, _state.budget_text)
+    current = _C.current_by_category().get(_C.device_name(_ledger_device(device)), {})
+    weights = int(current.get("weights", 0) + current.get("adapters", 0))
+    dist = _distributed()
+    world = dist.get_world_size() if dist is not None else 1
+    run = json.dumps(run_description(_state.hints, [], _state.max_seq_len))
+    result = json.loads(_C.guard_static_check(run, weights, int(_state.budget), world))
+    if result["fits"]:
+        return
+    if "abort" in _state.actions:
+        _record("abort", result["message"], 0)
+        report = write_post_mortem(ABORT_REASON)
+        _say(f"oomguard: aborting before the first step: {result['message']}. Post-mortem: {report}")
+        raise GuardAbort(ABORT_EXIT_CODE)
+    if "warn" in _state.actions:
+        _record("warn", result["message"], 0)
+        _say(f"oomguard: {result['message']}")
+
+
+def _on_new_model(model) -> None:
+    _static_check(model)
+    _profile_blocks(model)
+
+
+def _profile_blocks(model) -> None:
+    """Measure what each block keeps for backward from the first training
+    forward on: the checkpoint actuator's figure per block."""
+    if "checkpoint" not in _state.actions:
+        return
+    try:
+        from .actions import checkpoint
+    except ImportError:
+        return
+    if checkpoint.find_blocks(model):
+        checkpoint.profile_blocks(model)
+
 
 def _embedding_pre(module, args):
     """Micro-batch shapes, from the token embedding's input (it sees the ids
@@ -295,15 +372,26 @@ class _GuardBytes:
 
 
 def evaluate_and_act() -> dict:
-    """Predict, decide (collectively under torch.distributed), act."""
+    """Predict, decide (collectively under torch.distributed), act.
+
+    See Note [An actuator that cannot act]."""
     if not _state.budget:
         _state.budget = default_budget(_device_of_models(), _state.budget_text)
+    distributed = _distributed() is not None
+    while True:
+        result = _evaluate(distributed)
+        _state.last = result
+        if not _act(result) or distributed:
+            return result
+
+
+def _evaluate(distributed: bool) -> dict:
     policy = {"budget": int(_state.budget), "warn_at": _state.warn_at, "actions": _state.actions}
     run = json.dumps(run_description(_state.hints, _state.observations, _state.max_seq_len))
     steps = json.dumps(_state.observations)
-    available = _available()
+    available = [kind for kind in _available() if kind not in _state.cannot_act]
     result = json.loads(_C.guard_evaluate(run, steps, json.dumps(policy), available))
-    if _distributed() is not None:
+    if distributed:
         worst = _all_reduce_max([result["decision"]["ratio"]])[0]
         result = json.loads(_C.guard_evaluate(run, steps, json.dumps(policy), available, worst))
         chosen = {a["kind"] for a in result["decision"]["actions"]}
@@ -314,24 +402,48 @@ def evaluate_and_act() -> dict:
         planned = {a["kind"]: a for a in result["decision"]["actions"]}
         result["decision"]["actions"] = [planned.get(k, {"kind": k, "detail": "agreed with the other ranks",
                                                          "saves_bytes": 0}) for k in agreed]
-    _state.last = result
-    _act(result)
     return result
 
 
-def _act(result: dict) -> None:
+def _act(result: dict) -> bool:
+    """Carry out the decision; True when a remediation could not act (the
+    caller decides again without it)."""
     decision = result["decision"]
     for action in decision["actions"]:
         kind = action["kind"]
-        if kind in _state.taken:
-            continue
-        _state.taken.add(kind)
         if kind == "warn":
-            _warn(result, action)
+            if "warn" not in _state.taken:
+                _state.taken.add("warn")
+                _warn(result, action)
         elif kind == "abort":
             _abort(result, action)
-        else:
-            _remediate(kind, action, result)
+        elif kind in _state.taken and kind not in ESCALATING:
+            continue  # a switch, on already
+        elif kind not in _state.cannot_act:
+            outcome = _remediate(kind, action, result)
+            if not outcome.acted:
+                _state.cannot_act.add(kind)
+                _say(f"oomguard: {kind} cannot act: {outcome.detail}; deciding again without it")
+                return True
+            _state.taken.add(kind)
+            _say(f"oomguard: step {_state.steps}: {kind}: {outcome.detail}")
+            _after_action(kind)
+    return False
+
+
+def _after_action(kind: str) -> None:
+    """What the prediction must know of an action that changed the run."""
+    if kind == "micro_batch" and _state.hints.get("longest_batch", 0) >= 2:
+        _state.hints["longest_batch"] = (_state.hints["longest_batch"] + 1) // 2
+
+
+def _say(message: str) -> None:
+    """One line to the user: through logging when the program configured
+    it, else on stderr (never both)."""
+    if logging.getLogger().handlers or log.handlers:
+        log.warning(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _record(kind: str, detail: str, saves: int) -> None:
@@ -346,19 +458,24 @@ def _warn(result: dict, action: dict) -> None:
     warnings.warn(message, OOMGuardWarning, stacklevel=2)
 
 
-def _remediate(kind: str, action: dict, result: dict) -> None:
+def _trainer():
+    ref = _state.hints.get("trainer")
+    return ref() if ref is not None else None
+
+
+def _remediate(kind: str, action: dict, result: dict):
     from . import actions as registry  # the actuators (another layer); absent kinds are not available
 
     if kind not in registry.ACTIONS:
         raise ValueError(f"oomguard: no actuator for action '{kind}'; registered: {', '.join(sorted(registry.ACTIONS))}")
     fit = result["activation_fit"]
     context = registry.ActionContext(
-        models=list(census.models), optimizers=list(census.optimizers), trainer=_state.hints.get("trainer"),
+        models=list(census.models), optimizers=list(census.optimizers), trainer=_trainer(),
         budget=int(_state.budget), prediction={**prediction(), "activation_scale": result["activation_scale"],
                                                "activation_fit": fit},
         step=_state.steps)
     over = int(result["decision"]["predicted"]) - int(_state.budget)
-    registry.run(kind, context, registry.Decision(kind, bytes_to_save=max(over, int(action.get("saves_bytes", 0)))))
+    return registry.run(kind, context, registry.Decision(kind, bytes_to_save=max(over, int(action.get("saves_bytes", 0)))))
 
 
 def _abort(result: dict, action: dict) -> None:
@@ -367,18 +484,19 @@ def _abort(result: dict, action: dict) -> None:
                f"{p['peak_allocated_bytes'] / 2**20:.1f} MiB allocated ({p['peak_reserved_bytes'] / 2**20:.1f} MiB "
                f"reserved) in {p['phase']} ({p['reason']}), budget {_state.budget / 2**20:.1f} MiB.")
     _record("abort", action["detail"], 0)
-    report = write_post_mortem(message, result)
-    log.error("%s Post-mortem: %s", message, report)
-    print(f"{message} Post-mortem: {report}", flush=True)
+    report = write_post_mortem(ABORT_REASON)
+    _say(f"{message} Post-mortem: {report}")
     raise GuardAbort(ABORT_EXIT_CODE)
 
 
-def write_post_mortem(message: str, result: dict) -> str:
+def write_post_mortem(reason: str) -> str:
     """The post-mortem (summary.json, report.html, snapshot.pickle) in this
-    process's report directory; returns the summary's path."""
+    process's report directory; returns the summary's path. The exit report
+    keeps `reason` (it is written again at exit, with the state then)."""
     from . import reports
 
-    written = reports.report(reason=message)
+    reports.exit_reason = reason
+    written = reports.report(reason=reason)
     for error in written["errors"]:
         log.error("oomguard: post-mortem: %s", error)
     return os.path.join(written["dir"], "summary.json")

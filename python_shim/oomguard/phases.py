@@ -131,6 +131,21 @@ def _patch_backward() -> None:
     _restore.append((torch.autograd, "backward", original))
 
 
+def _patch_optimizer_init() -> None:
+    """Discover optimizers when they are built, not at their first step: the
+    guard's static check runs before the first forward."""
+    original = torch.optim.Optimizer.__init__
+
+    @functools.wraps(original)
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        census.add_optimizer(self)
+
+    __init__.__oomguard_wrapped__ = original
+    torch.optim.Optimizer.__init__ = __init__
+    _restore.append((torch.optim.Optimizer, "__init__", original))
+
+
 def install() -> None:
     """Register the global hooks (once)."""
     if _handles:
@@ -145,6 +160,7 @@ def install() -> None:
     _handles.append(optim.register_optimizer_step_pre_hook(_step_pre))
     _handles.append(optim.register_optimizer_step_post_hook(_step_post))
     _patch_backward()
+    _patch_optimizer_init()
     from . import saving
 
     saving.install()

@@ -11,12 +11,15 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import sys
 import warnings
 
 from . import _C, census
 from .stats import stats
 
 _started = False
+# What the exit report says ended the run; the guard's abort sets "abort".
+exit_reason = "exit"
 
 
 def start(report_dir: str | None) -> str:
@@ -49,9 +52,11 @@ def report(path: str | None = None, reason: str = "on_demand") -> dict:
 
 
 def _at_exit() -> None:
-    result = report(reason="exit")
+    result = report(reason=exit_reason)
     for error in result["errors"]:
-        print(f"oomguard: report: {error}", flush=True)
+        print(f"oomguard: report: {error}", file=sys.stderr, flush=True)
+    if exit_reason == "exit" and result["headline"]:  # an abort said its line already
+        print(result["headline"], file=sys.stderr, flush=True)
 
 
 def write(report_dir: str) -> str:

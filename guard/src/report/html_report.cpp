@@ -85,6 +85,11 @@ std::string section(const RankReport& r) {
   } else {
     out += "<div class=\"ok\">No out-of-memory in this process.</div>";
   }
+  for (const json& a : s.value("actions", json::array())) {
+    if (a.value("kind", std::string()) != "abort") continue;
+    out += fmt::format("<div class=\"oom\"><b>Stopped by oomguard</b> at step {} before running out of memory: {}.</div>",
+                       as_int(a["step"]), text(a["detail"]));
+  }
 
   TimelineChartLines lines;
   lines.budget = s["budget_bytes"].is_number() ? s["budget_bytes"].get<std::uint64_t>() : 0;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <system_error>
 
+#include "oomguard/guard/report/headline.hpp"
 #include "oomguard/guard/report/html_report.hpp"
 #include "oomguard/guard/report/recorder.hpp"
 #include "oomguard/guard/report/snapshot.hpp"
@@ -80,8 +81,11 @@ ReportResult write_report(const std::string& requested, const std::string& reaso
       if (ec) result.errors.push_back("cannot copy the timeline to \"" + timeline + "\": " + ec.message());
     }
 
-    const nlohmann::json summary = build_summary(reason);
+    // The exit report of a process that ran out of memory says so.
+    const bool ran_out = reason == "exit" && recorder.oom().has_value();
+    const nlohmann::json summary = build_summary(ran_out ? "out_of_memory" : reason);
     write_file(dir, "summary.json", summary.dump(1), result);
+    result.headline = headline(summary, dir);
     try {
       write_file(dir, "snapshot.pickle", build_snapshot_pickle(), result);
     } catch (const std::exception& e) {

@@ -14,6 +14,7 @@
 #include "oomguard/guard/policy.hpp"
 #include "oomguard/guard/predictor.hpp"
 #include "oomguard/guard/run_state.hpp"
+#include "oomguard/guard/static_check.hpp"
 #include "oomguard/ledger.hpp"
 
 namespace py = pybind11;
@@ -72,9 +73,28 @@ std::string actions_json() {
   return out.dump();
 }
 
+// The static check (guard/static_check); its fixes become the suggestions
+// the reports list when the run is stopped before its first step.
+std::string static_check(const std::string& run_text, std::uint64_t weights_bytes, std::uint64_t budget,
+                         int world_size) {
+  const auto run = guard::run_description_from_json(parse(run_text, "run description"));
+  const guard::StaticFootprint f = guard::static_footprint(run, weights_bytes, budget, world_size);
+  if (!f.fits()) {
+    std::vector<guard::Suggestion> suggestions;
+    for (const auto& fix : f.fixes)
+      suggestions.push_back({fix.kind, fix.description, f.total() > fix.static_bytes ? f.total() - fix.static_bytes : 0});
+    RunState::global().set_suggestions(std::move(suggestions));
+  }
+  return guard::to_json(f).dump();
+}
+
 }  // namespace
 
 void bind_guard(py::module_& m) {
+  m.def("guard_static_check", &static_check, py::arg("run"), py::arg("weights_bytes"), py::arg("budget"),
+        py::arg("world_size") = 1,
+        "Weights + gradients + optimizer state against the budget, before the first forward (JSON out); "
+        "when they do not fit, the fixes become the run's suggestions.");
   m.def("guard_evaluate", &evaluate, py::arg("run"), py::arg("steps"), py::arg("policy"), py::arg("available"),
         py::arg("worst_ratio") = -1.0,
         "Predict the run's peak, rank the fixes and decide the actions (JSON in, JSON out).");

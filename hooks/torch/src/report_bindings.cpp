@@ -44,10 +44,11 @@ void bind_reports(py::module_& m) {
     out["files"] = r.files;
     out["errors"] = r.errors;
     out["seconds"] = r.seconds;
+    out["headline"] = r.headline;
     return out;
   }, py::arg("dir") = "", py::arg("reason") = "on_demand",
      "Write summary.json, report.html and snapshot.pickle into `dir` (default: the report directory). "
-     "Returns {dir, files, errors, seconds}. The guard's abort action calls it with reason 'abort: ...'.");
+     "Returns {dir, files, errors, seconds, headline}. The guard's abort action calls it with reason 'abort: ...'.");
 }
 
 }  // namespace oomguard::torch_hooks

@@ -65,16 +65,30 @@ def _install() -> None:
 class _AfterTorch(importlib.abc.MetaPathFinder):
     """Runs _install() right after the top-level torch package is executed."""
 
+    # Note [Find is not import]
+    # Libraries ask whether torch is installed with importlib.util.find_spec
+    # ("torch") before anything imports it (transformers and peft do, at
+    # their import). That call reaches this finder too, and the spec it gets
+    # is never executed: the later `import torch` asks again. So the finder
+    # stays in place and hands out a patched spec each time; it leaves when
+    # one of them is executed.
+
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "torch":
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("torch")
+        spec = None
+        for other in [f for f in sys.meta_path if f is not self and hasattr(f, "find_spec")]:
+            spec = other.find_spec(fullname, path, target)
+            if spec is not None:
+                break
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         original = spec.loader.exec_module
+        finder = self
 
         def exec_module(module):
+            if finder in sys.meta_path:
+                sys.meta_path.remove(finder)
             original(module)
             _install()
 

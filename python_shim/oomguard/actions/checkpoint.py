@@ -42,6 +42,7 @@ from .. import _C
 from .base import ActionContext, ActionResult, Decision
 
 _MARK = "__oomguard_checkpointed__"
+_OWN_SWITCH = "_oomguard_own_checkpointing"
 
 
 def find_blocks(model: torch.nn.Module) -> list[torch.nn.Module]:
@@ -104,7 +105,10 @@ def enable(model: torch.nn.Module, k: int) -> str:
         else:
             owner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             name = "gradient_checkpointing_enable"
-        model._oomguard_own_checkpointing = owner
+        # Not through Module.__setattr__: the owner is a Module (often the
+        # model itself), which would become its own submodule and make
+        # model.train() recurse forever.
+        object.__setattr__(model, _OWN_SWITCH, owner)
         return f"all {k} blocks through the model's {name}(use_reentrant=False)"
     for block in blocks[:k]:
         if not getattr(block, _MARK, False):
@@ -116,13 +120,13 @@ def disable(model: torch.nn.Module) -> None:
     """Undo enable(): the blocks run as before."""
     for block in find_blocks(model):
         _unwrap(block)
-    owner = getattr(model, "_oomguard_own_checkpointing", None)
+    owner = vars(model).get(_OWN_SWITCH)
     if owner is not None:
         if hasattr(owner, "activation_checkpointing_disable"):
             owner.activation_checkpointing_disable()
         else:
             owner.gradient_checkpointing_disable()
-        del model._oomguard_own_checkpointing
+        object.__delattr__(model, _OWN_SWITCH)
 
 
 class BlockProfile:
@@ -224,7 +228,7 @@ def apply(context: ActionContext, decision: Decision) -> ActionResult:
         return ActionResult("checkpoint", "no transformer blocks found (a ModuleList of one block type)", 0,
                             acted=False)
     already = checkpointed_blocks(model)
-    if already == len(blocks) or getattr(model, "_oomguard_own_checkpointing", None) is not None:
+    if already == len(blocks) or vars(model).get(_OWN_SWITCH) is not None:
         return ActionResult("checkpoint", "every block is checkpointed already", 0, acted=False)
     per_block, source = per_block_bytes(context, decision, model)
     k = min(already + max(blocks_needed(decision.bytes_to_save, per_block, len(blocks)), 1), len(blocks))

@@ -8,6 +8,8 @@ stats for the logs, and the report at the end of training.
 
 from __future__ import annotations
 
+import weakref
+
 from .._imports import when_imported
 
 _callback_class = None
@@ -32,10 +34,13 @@ def _make_callback_class():
         ``stats`` the last full oomguard.stats().
         """
 
-        def __init__(self, log_categories: bool = True):
+        def __init__(self, log_categories: bool = True, trainer=None):
             self.history: list[dict] = []
             self.stats: dict | None = None
             self.log_categories = log_categories
+            # Weak: the Trainer holds its callbacks. The guard's micro_batch
+            # actuator needs it (callbacks are not given the Trainer).
+            self._trainer = weakref.ref(trainer) if trainer is not None else None
 
         def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
             import oomguard
@@ -48,6 +53,9 @@ def _make_callback_class():
                 census.add_optimizer(getattr(optimizer, "optimizer", optimizer))
             from .. import guard
 
+            trainer = self._trainer() if self._trainer is not None else None
+            if trainer is not None:
+                guard.describe(trainer=trainer)
             guard.describe_trainer(args, kwargs.get("train_dataloader"), kwargs.get("eval_dataloader"))
 
         def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -65,10 +73,18 @@ def _make_callback_class():
                                  "current": {d: v["current"] for d, v in self.stats["devices"].items()}})
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            # Note [The callback logs first]: this callback is the first in
+            # the Trainer's list, so the loggers after it (TensorBoard, W&B,
+            # ...) see these keys in `logs`; log_history took its copy of
+            # `logs` before the callbacks ran, so the keys go there too.
             if not self.log_categories or logs is None or self.stats is None:
                 return
-            for device, values in self.stats["devices"].items():
-                logs[f"oomguard/{device}/peak_allocated_mib"] = round(values["peak_allocated"] / 2**20, 2)
+            figures = {f"oomguard/{device}/peak_allocated_mib": round(values["peak_allocated"] / 2**20, 2)
+                       for device, values in self.stats["devices"].items()}
+            logs.update(figures)
+            history = state.log_history
+            if history and history[-1].get("step") == state.global_step:
+                history[-1].update(figures)
 
         def on_train_end(self, args, state, control, **kwargs):
             import oomguard
@@ -104,7 +120,7 @@ def _attach_to_trainer(module) -> None:
         callbacks = self.callback_handler.callbacks
         callback_class = _make_callback_class()
         if not any(isinstance(c, callback_class) for c in callbacks):
-            self.add_callback(callback_class())
+            callbacks.insert(0, callback_class(trainer=self))  # Note [The callback logs first]
 
     __init__.__oomguard_wrapped__ = True
     __init__.__wrapped__ = original

@@ -27,6 +27,7 @@ struct ReportResult {
   std::string dir;
   std::vector<std::string> files;   // written
   std::vector<std::string> errors;  // what could not be written, and why
+  std::string headline;             // the run's peak in one line (headline.hpp); empty if none
   double seconds = 0;
 };
 
