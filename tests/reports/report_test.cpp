@@ -147,6 +147,34 @@ TEST_F(Reports, WriteReportLeavesTheThreeFilesWithTheSummaryKeys) {
   EXPECT_EQ(slurp(dir.path / "snapshot.pickle").substr(0, 2), std::string("\x80\x04"));
 }
 
+// Note [The breakdown at the peak]: the Ledger's composition at the exact
+// peak, not the recorder's highest sample (taken here before the peak).
+TEST_F(Reports, PeakBreakdownIsTheLedgersAtThePeakNotTheSample) {
+  Ledger& ledger = Ledger::global();
+  ledger.record(0x1000, 8192, kCpuDevice, 0, Tag{Category::activations, Phase::forward, 1});  // A
+  Recorder::global().row();                                                                  // samples 8192
+  ledger.record(0x9000, 4096, kCpuDevice, 0, Tag{Category::weights, Phase::backward, 2});     // B: 12288
+  ledger.release(0x1000);
+  ledger.record(0x5000, 2048, kCpuDevice, 0, Tag{Category::temporary, Phase::optimizer, 3});  // C
+  Recorder::global().row();                                                                  // samples 6144
+  const json s = build_summary("exit");
+  EXPECT_NO_THROW(check_summary(s, "summary"));
+  const json& peak = s["peak"];
+  EXPECT_EQ(peak["allocated_bytes"], 8192 + 4096);
+  std::int64_t sum = 0;
+  for (const auto& [key, bytes] : peak["by_category"].items()) sum += bytes.get<std::int64_t>();
+  EXPECT_EQ(sum, peak["allocated_bytes"].get<std::int64_t>());
+  EXPECT_EQ(peak["by_category"]["activations"], 8192);
+  EXPECT_EQ(peak["by_category"]["weights"], 4096);
+  EXPECT_EQ(peak["by_category"]["temporary"], 0);
+  EXPECT_EQ(peak["step"], 2);
+  EXPECT_EQ(peak["phase"], "backward");
+  EXPECT_EQ(peak["sampled_allocated_bytes"], 8192);
+  // The largest allocations are still the sample's: A was live then.
+  ASSERT_EQ(s["largest_allocations"].size(), 1u);
+  EXPECT_EQ(s["largest_allocations"][0]["size_bytes"], 8192);
+}
+
 TEST_F(Reports, OutOfMemoryIsKeptForTheExitReport) {
   TempDir dir;
   ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));

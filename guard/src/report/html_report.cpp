@@ -95,7 +95,7 @@ std::string section(const RankReport& r) {
   out += fmt::format("<h3>Breakdown at the peak (step {}, {})</h3>", as_int(peak["step"]), text(peak["phase"]));
   const CategoryBytes at_peak = category_bytes(peak["by_category"]);
   out += breakdown_svg(at_peak);
-  out += "<table><tr><th>category</th><th>at the sampled peak</th><th>own peak</th></tr>";
+  out += "<table><tr><th>category</th><th>at the peak</th><th>own peak</th></tr>";
   for (std::size_t c = 0; c < kNumCategories; ++c) {
     const auto key = std::string(kCategoryNames[c]);
     const json own = peak.contains("category_peaks") ? peak["category_peaks"].value(key, json(0)) : json(0);

@@ -105,6 +105,7 @@ json build_summary(const std::string& reason) {
   CategoryBytes own_peaks{};
   std::string main_device = "none";
   std::int64_t main_peak = -1;
+  DeviceStats main_stats;
   for (const DeviceStats& s : ledger.stats()) {
     devices.push_back({{"device", device_label(s.device)},
                        {"allocated_bytes", s.allocated},
@@ -113,7 +114,10 @@ json build_summary(const std::string& reason) {
                        {"peak_reserved_bytes", s.peak_reserved},
                        {"live_allocations", s.live_allocations},
                        {"current", category_bytes_json(s.current)},
-                       {"peak", category_bytes_json(s.peak)}});
+                       {"peak", category_bytes_json(s.peak)},
+                       {"peak_breakdown", category_bytes_json(s.peak_breakdown)},
+                       {"peak_step", s.peak_step},
+                       {"peak_phase", name(s.peak_phase)}});
     // Devices peak at different moments: the sum bounds the process's peak.
     peak_allocated += s.peak_allocated;
     peak_reserved += s.peak_reserved;
@@ -123,15 +127,25 @@ json build_summary(const std::string& reason) {
     if (s.peak_allocated > main_peak) {
       main_peak = s.peak_allocated;
       main_device = device_label(s.device);
+      main_stats = s;
     }
   }
 
+  // The breakdown, step, phase and time are the main device's at its peak,
+  // from the Ledger (Note [The breakdown at the peak] in ledger.hpp). The
+  // recorder's highest sample is kept only for what the Ledger does not copy
+  // at the peak: the largest live allocations (recorder.hpp).
   const auto peak = recorder.peak();
-  json peak_json = peak ? row_json(peak->row) : row_json(recorder.sample());
-  peak_json["sampled_allocated_bytes"] = peak_json["allocated_bytes"];
-  peak_json["allocated_bytes"] = std::max<std::int64_t>(peak_allocated, peak_json["allocated_bytes"].get<std::int64_t>());
-  peak_json["reserved_bytes"] = std::max<std::int64_t>(peak_reserved, peak_json["reserved_bytes"].get<std::int64_t>());
-  peak_json["category_peaks"] = category_bytes_json(own_peaks);
+  const TimelineRow sampled = peak ? peak->row : recorder.sample();
+  json peak_json = {
+      {"allocated_bytes", std::max(peak_allocated, sampled.allocated)},
+      {"reserved_bytes", std::max(peak_reserved, sampled.reserved)},
+      {"by_category", category_bytes_json(main_stats.peak_breakdown)},
+      {"step", main_stats.peak_step},
+      {"phase", name(main_stats.peak_phase)},
+      {"time_s", main_stats.peak_time_ns == 0 ? 0.0 : std::max(0.0, recorder.seconds_at(main_stats.peak_time_ns))},
+      {"sampled_allocated_bytes", sampled.allocated},
+      {"category_peaks", category_bytes_json(own_peaks)}};
 
   const auto prediction = run.prediction();
   auto suggestions = run.suggestions();
