@@ -123,10 +123,20 @@ std::string section(const RankReport& r) {
   out += "<h3>Predicted against actual</h3>";
   if (s["predicted_vs_actual"].is_object()) {
     const json& v = s["predicted_vs_actual"];
-    out += "<table><tr><th>predicted peak</th><th>actual peak</th><th>error</th><th>why</th></tr><tr>" +
-           bytes_cell(v["predicted_peak_bytes"]) + bytes_cell(v["actual_peak_bytes"]) +
-           fmt::format("<td class=\"num\">{:+.1f}%</td><td>{}</td></tr></table>", 100 * v.value("error_fraction", 0.0),
-                       text(s["prediction"].value("reason", json(""))));
+    const auto error_cell = [&](const char* key) {
+      const json e = v.value(key, json(nullptr));
+      return e.is_number() ? fmt::format("<td class=\"num\">{:+.1f}%</td>", 100 * e.get<double>())
+                           : std::string("<td class=\"muted\">n/a</td>");
+    };
+    out += "<table><tr><th>first prediction</th><th>made at step</th><th>latest prediction</th><th>actual peak</th>"
+           "<th>error of the first</th><th>error after actions</th><th>why (latest)</th></tr><tr>" +
+           bytes_cell(v.value("first_predicted_peak_bytes", json(nullptr))) +
+           fmt::format("<td class=\"num\">{}</td>", as_int(v.value("first_made_at_step", json(0)))) +
+           bytes_cell(v.value("latest_predicted_peak_bytes", json(nullptr))) + bytes_cell(v["actual_peak_bytes"]) +
+           error_cell("error_fraction") + error_cell("error_fraction_after_actions") +
+           fmt::format("<td>{}</td></tr></table>", text(s["prediction"].value("reason", json(""))));
+    if (!v.value("complete", true))
+      out += "<p class=\"muted\">The run stopped early: its actual peak is not the run's, so no error is given.</p>";
   } else {
     out += "<p class=\"muted\">No prediction was made in this run.</p>";
   }

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "oomguard/error.hpp"
+#include "oomguard/guard/policy.hpp"
+#include "oomguard/guard/predictor.hpp"
 #include "oomguard/guard/report/recorder.hpp"
 #include "oomguard/json.hpp"
 #include "oomguard/ledger.hpp"
@@ -77,19 +79,11 @@ void require(const json& doc, const char* key, bool (json::*is)() const noexcept
 
 std::string device_label(int device) { return device == kCpuDevice ? "cpu" : fmt::format("cuda:{}", device); }
 
-json to_json(const Prediction& p) {
-  return {{"made_at_step", p.made_at_step},       {"peak_allocated_bytes", p.peak_allocated_bytes},
-          {"peak_reserved_bytes", p.peak_reserved_bytes}, {"phase", name(p.phase)},
-          {"step", p.step},                       {"low_bytes", p.low_bytes},
-          {"high_bytes", p.high_bytes},           {"reason", p.reason}};
-}
-
-json to_json(const ActionRecord& a) {
-  return {{"step", a.step}, {"kind", a.kind}, {"detail", a.detail}, {"predicted_saving_bytes", a.predicted_saving_bytes}};
-}
-
-json to_json(const Suggestion& s) {
-  return {{"kind", s.kind}, {"description", s.description}, {"saves_bytes", s.saves_bytes}};
+bool run_complete(const std::string& reason, const std::vector<ActionRecord>& actions, bool had_oom) {
+  for (const char* early : {"abort", "out_of_memory", "signal"})
+    if (reason.starts_with(early)) return false;
+  if (had_oom) return false;
+  return std::none_of(actions.begin(), actions.end(), [](const ActionRecord& a) { return a.kind == "abort"; });
 }
 
 json build_summary(const std::string& reason) {
@@ -147,14 +141,20 @@ json build_summary(const std::string& reason) {
       {"sampled_allocated_bytes", sampled.allocated},
       {"category_peaks", category_bytes_json(own_peaks)}};
 
+  // Serializers of the guard's records are the guard's (predictor_json.cpp,
+  // policy.cpp, run_state.cpp): oomguard.prediction() and this file agree.
   const auto prediction = run.prediction();
+  const std::vector<Prediction> predictions = run.predictions();
+  json predictions_json = json::array();
+  for (const Prediction& p : predictions) predictions_json.push_back(to_json(p));
+  const std::vector<ActionRecord> actions = run.actions();
   auto suggestions = run.suggestions();
   std::stable_sort(suggestions.begin(), suggestions.end(),
                    [](const Suggestion& a, const Suggestion& b) { return a.saves_bytes > b.saves_bytes; });
   json suggestions_json = json::array();
   for (const auto& s : suggestions) suggestions_json.push_back(to_json(s));
   json actions_json = json::array();
-  for (const auto& a : run.actions()) actions_json.push_back(to_json(a));
+  for (const auto& a : actions) actions_json.push_back(to_json(a));
 
   const auto oom = recorder.oom();
   const std::int64_t reserved_now = std::max(reserved, allocated);
@@ -166,13 +166,30 @@ json build_summary(const std::string& reason) {
                         {"note", "the largest free block is known only when the allocator reports it at an "
                                  "out-of-memory (own mode); null otherwise"}};
 
+  // Note [Prediction history] (run_state.hpp): the first prediction is the
+  // one to judge; the latest is made at the last step. Note [A truncated
+  // run's peak]: no error for a run that stopped early.
   json versus = nullptr;
-  if (prediction) {
+  if (prediction && !predictions.empty()) {
     const auto actual = peak_json["allocated_bytes"].get<std::int64_t>();
-    const auto predicted = static_cast<std::int64_t>(prediction->peak_allocated_bytes);
-    versus = {{"predicted_peak_bytes", predicted},
+    const bool complete = run_complete(reason, actions, oom.has_value());
+    const auto error_of = [&](const Prediction& p) -> json {
+      if (!complete || actual <= 0) return nullptr;
+      return (static_cast<double>(p.peak_allocated_bytes) - static_cast<double>(actual)) / static_cast<double>(actual);
+    };
+    const bool changed_after_first = std::any_of(actions.begin(), actions.end(), [](const ActionRecord& a) {
+      return a.changes_run() && a.predictions_before > 0;
+    });
+    const auto after_actions = run.first_prediction_after_actions();
+    const Prediction& first = predictions.front();
+    versus = {{"first_predicted_peak_bytes", first.peak_allocated_bytes},
+              {"first_made_at_step", first.made_at_step},
+              {"latest_predicted_peak_bytes", prediction->peak_allocated_bytes},
               {"actual_peak_bytes", actual},
-              {"error_fraction", actual > 0 ? static_cast<double>(predicted - actual) / static_cast<double>(actual) : 0.0}};
+              {"error_fraction", error_of(first)},
+              {"complete", complete},
+              {"error_fraction_after_actions",
+               changed_after_first && after_actions ? error_of(*after_actions) : json(nullptr)}};
   }
 
   json steps = json::array();
@@ -199,6 +216,7 @@ json build_summary(const std::string& reason) {
           {"peak", peak_json},
           {"largest_allocations", peak ? allocations_json(peak->largest) : json::array()},
           {"prediction", prediction ? to_json(*prediction) : json(nullptr)},
+          {"predictions", predictions_json},
           {"predicted_vs_actual", versus},
           {"actions", actions_json},
           {"oom", oom ? oom_json(*oom) : json(nullptr)},
@@ -225,6 +243,23 @@ void check_summary(const json& doc, const std::string& what) {
     throw error(fmt::format("{}: \"oom\" must be null or an object", what));
   if (!doc.contains("prediction") || !(doc["prediction"].is_null() || doc["prediction"].is_object()))
     throw error(fmt::format("{}: \"prediction\" must be null or an object", what));
+  require(doc, "predictions", &json::is_array, "an array", what);
+  if (!doc.contains("predicted_vs_actual")) throw error(fmt::format("{}: key \"predicted_vs_actual\" is missing", what));
+  const json& versus = doc["predicted_vs_actual"];
+  if (!versus.is_null()) {
+    const std::string where = what + " predicted_vs_actual";
+    if (!versus.is_object()) throw error(fmt::format("{}: \"predicted_vs_actual\" must be null or an object", what));
+    for (const char* key : {"first_predicted_peak_bytes", "first_made_at_step", "latest_predicted_peak_bytes",
+                            "actual_peak_bytes"})
+      require(versus, key, &json::is_number_integer, "an integer", where);
+    require(versus, "complete", &json::is_boolean, "a boolean", where);
+    for (const char* key : {"error_fraction", "error_fraction_after_actions"}) {
+      if (!versus.contains(key) || !(versus[key].is_null() || versus[key].is_number()))
+        throw error(fmt::format("{}: \"{}\" must be null or a number", where, key));
+    }
+    if (versus["complete"] == false && !versus["error_fraction"].is_null())
+      throw error(fmt::format("{}: an incomplete run has no \"error_fraction\"", where));
+  }
 }
 
 }  // namespace oomguard::guard::report
