@@ -202,8 +202,10 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes, int device, std:
     refuse_free(ptr, bytes, device, result);
   }
   auto* b = reinterpret_cast<Block*>(result.released.owner);
+  Category charged;  // Note [Category limits across retags]: not result.released.category
   {
     std::lock_guard lock(cache.mutex);
+    charged = b->category;
     b->allocated = false;
     cache.stats.allocated_bytes -= b->size;
     cache.stats.requested_bytes -= b->requested;
@@ -215,7 +217,7 @@ void CachingAllocator::deallocate(void* ptr, std::size_t bytes, int device, std:
       pools.large.give(b);
     }
   }
-  limits_.release(result.released.category, result.released.size);
+  limits_.release(charged, result.released.size);
 }
 
 void CachingAllocator::refuse_free(void* ptr, std::size_t bytes, int device, const Ledger::CheckedRelease& result) {

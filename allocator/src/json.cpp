@@ -16,7 +16,10 @@ nlohmann::json to_json(const DeviceStats& s) {
           {"peak_reserved_bytes", s.peak_reserved},
           {"live_allocations", s.live_allocations},
           {"current_by_category", category_bytes_json(s.current)},
-          {"peak_by_category", category_bytes_json(s.peak)}};
+          {"peak_by_category", category_bytes_json(s.peak)},
+          {"peak_breakdown", category_bytes_json(s.peak_breakdown)},
+          {"peak_step", s.peak_step},
+          {"peak_phase", name(s.peak_phase)}};
 }
 
 nlohmann::json to_json(const AllocatorStats& s) {

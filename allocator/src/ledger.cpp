@@ -17,10 +17,13 @@ namespace {
 // in tags.cpp: one %fs-relative load per event.
 __attribute__((tls_model("initial-exec"))) thread_local std::int64_t t_last_stamp = 0;
 
-void update_max(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
+// True if `value` became the new maximum.
+bool update_max(std::atomic<std::int64_t>& peak, std::int64_t value) noexcept {
   std::int64_t seen = peak.load(std::memory_order_relaxed);
-  while (value > seen && !peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  while (value > seen) {
+    if (peak.compare_exchange_weak(seen, value, std::memory_order_relaxed)) return true;
   }
+  return false;
 }
 
 constexpr std::size_t kDeviceSlots = kMaxDevices + 1;  // the last slot is the CPU
@@ -104,6 +107,24 @@ struct alignas(64) Ledger::DeviceCounters {
   alignas(64) std::atomic<std::int64_t> reserved{0};
   std::atomic<std::int64_t> reserved_peak{0};
   std::atomic<bool> seen{false};
+  // Note [The breakdown at the peak]: written only by the allocation that
+  // sets a new total_peak.
+  alignas(64) std::array<std::atomic<std::int64_t>, kNumCategories> at_peak{};
+  std::atomic<std::int64_t> at_peak_step{0};
+  std::atomic<std::int64_t> at_peak_time_ns{0};
+  std::atomic<std::uint8_t> at_peak_phase{0};
+
+  // Out of line: record() inlines only the comparison that calls it.
+  [[gnu::noinline]] void capture_peak(std::int64_t peak_now, const Tag& tag, std::int64_t stamp) noexcept {
+    CategoryBytes now;
+    for (std::size_t c = 0; c < kNumCategories; ++c) now[c] = current[c].load(std::memory_order_relaxed);
+    // A later peak of another thread has its own copy to publish.
+    if (total_peak.load(std::memory_order_relaxed) != peak_now) return;
+    for (std::size_t c = 0; c < kNumCategories; ++c) at_peak[c].store(now[c], std::memory_order_relaxed);
+    at_peak_step.store(tag.step, std::memory_order_relaxed);
+    at_peak_time_ns.store(stamp, std::memory_order_relaxed);
+    at_peak_phase.store(static_cast<std::uint8_t>(tag.phase), std::memory_order_relaxed);
+  }
 };
 
 Ledger::Ledger(std::size_t event_capacity)
@@ -134,16 +155,19 @@ Ledger::Shard& Ledger::shard_for(std::uintptr_t address) const {
 
 Ledger::DeviceCounters& Ledger::counters_for(int device) const { return devices_[slot_of(device)]; }
 
-void Ledger::add_bytes(DeviceCounters& d, Category category, std::int64_t delta) {
-  const std::size_t c = index(category);
-  const std::int64_t cat_now = d.current[c].fetch_add(delta, std::memory_order_relaxed) + delta;
-  const std::int64_t total_now = d.total.fetch_add(delta, std::memory_order_relaxed) + delta;
-  if (delta > 0) {
-    update_max(d.peak[c], cat_now);
-    update_max(d.step_peak[c], cat_now);
-    update_max(d.total_peak, total_now);
-    update_max(d.step_total_peak, total_now);
-  }
+void Ledger::add_bytes(DeviceCounters& d, const Tag& tag, std::int64_t size, std::int64_t stamp) {
+  const std::size_t c = index(tag.category);
+  const std::int64_t cat_now = d.current[c].fetch_add(size, std::memory_order_relaxed) + size;
+  const std::int64_t total_now = d.total.fetch_add(size, std::memory_order_relaxed) + size;
+  update_max(d.peak[c], cat_now);
+  update_max(d.step_peak[c], cat_now);
+  if (update_max(d.total_peak, total_now)) [[unlikely]] d.capture_peak(total_now, tag, stamp);
+  update_max(d.step_total_peak, total_now);
+}
+
+void Ledger::remove_bytes(DeviceCounters& d, Category category, std::int64_t size) {
+  d.current[index(category)].fetch_sub(size, std::memory_order_relaxed);
+  d.total.fetch_sub(size, std::memory_order_relaxed);
 }
 
 void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std::uintptr_t stream, Tag tag,
@@ -152,10 +176,11 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
   if (!d.seen.load(std::memory_order_relaxed)) d.seen.store(true, std::memory_order_relaxed);
   const std::int64_t coarse = detail::coarse_ns();
   std::optional<AllocationRecord> replaced;
+  std::int64_t stamp = 0;
   {
     Shard& s = shard_for(address);
     std::lock_guard lock(s.mutex);
-    const std::int64_t stamp = s.stamp(coarse, d.latest_stamp);
+    stamp = s.stamp(coarse, d.latest_stamp);
     const AllocationRecord rec{address, size, stream, tag.step, stamp, owner, static_cast<std::int16_t>(device),
                                tag.category, tag.phase};
     auto [live, inserted] = s.live.try_emplace(address, rec);
@@ -172,9 +197,9 @@ void Ledger::record(std::uintptr_t address, std::uint64_t size, int device, std:
   }
   if (replaced) {
     DeviceCounters& old = counters_for(replaced->device);
-    add_bytes(old, replaced->category, -static_cast<std::int64_t>(replaced->size));
+    remove_bytes(old, replaced->category, static_cast<std::int64_t>(replaced->size));
   }
-  add_bytes(d, tag.category, static_cast<std::int64_t>(size));
+  add_bytes(d, tag, static_cast<std::int64_t>(size), stamp);
 }
 
 template <typename Check>
@@ -201,7 +226,7 @@ Ledger::CheckedRelease Ledger::release_if(std::uintptr_t address, Check&& check)
     s.push(Event{s.stamp(coarse, d->latest_stamp), address, rel.size, process_step(), rel.stream, rel.device,
                  EventKind::free, rel.category, rel.category, process_phase()});
   }
-  add_bytes(*d, rel.category, -static_cast<std::int64_t>(rel.size));
+  remove_bytes(*d, rel.category, static_cast<std::int64_t>(rel.size));
   return out;
 }
 
@@ -246,6 +271,11 @@ bool Ledger::retag(std::uintptr_t address, Category category) {
   update_max(d->peak[to], now);
   update_max(d->step_peak[to], now);
   d->current[index(before.category)].fetch_sub(size, std::memory_order_relaxed);
+  // Note [The breakdown at the peak]: live at the peak, so part of it.
+  if (before.time_ns <= d->at_peak_time_ns.load(std::memory_order_relaxed)) {
+    d->at_peak[to].fetch_add(size, std::memory_order_relaxed);
+    d->at_peak[index(before.category)].fetch_sub(size, std::memory_order_relaxed);
+  }
   return true;
 }
 
@@ -321,6 +351,10 @@ DeviceStats Ledger::device_stats(int device) const {
   out.peak_allocated = d.total_peak.load(std::memory_order_relaxed);
   out.reserved = d.reserved.load(std::memory_order_relaxed);
   out.peak_reserved = d.reserved_peak.load(std::memory_order_relaxed);
+  for (std::size_t c = 0; c < kNumCategories; ++c) out.peak_breakdown[c] = d.at_peak[c].load(std::memory_order_relaxed);
+  out.peak_step = d.at_peak_step.load(std::memory_order_relaxed);
+  out.peak_phase = static_cast<Phase>(d.at_peak_phase.load(std::memory_order_relaxed));
+  out.peak_time_ns = d.at_peak_time_ns.load(std::memory_order_relaxed);
   const std::size_t slot = slot_of(device);
   for (std::size_t i = 0; i < kShards; ++i) {
     out.live_allocations += shards_[i].live_per_device[slot].load(std::memory_order_relaxed);
@@ -407,7 +441,11 @@ void Ledger::reset() {
       d.current[c] = 0;
       d.peak[c] = 0;
       d.step_peak[c] = 0;
+      d.at_peak[c] = 0;
     }
+    d.at_peak_step = 0;
+    d.at_peak_time_ns = 0;
+    d.at_peak_phase = 0;
     d.total = 0;
     d.total_peak = 0;
     d.step_total_peak = 0;

@@ -88,6 +88,8 @@ StepObservation step_observation_from_json(const nlohmann::json& j) {
   return s;
 }
 
+// The one JSON form of a Prediction: oomguard.prediction(), the history and
+// summary.json.
 nlohmann::json to_json(const Prediction& p) {
   return {{"made_at_step", p.made_at_step},
           {"peak_allocated_bytes", p.peak_allocated_bytes},

@@ -195,6 +195,36 @@ TYPED_TEST_P(AllocatorSuite, AllocationsFeedTheLedgerWithTheirTags) {
   this->expect_clean();
 }
 
+// Note [Category limits across retags]: the charge stays with the category
+// charged, whatever the census retags the block to before it is freed.
+TYPED_TEST_P(AllocatorSuite, CategoryLimitsStayExactAcrossRetags) {
+  CachingAllocatorOptions options = TypeParam::options();
+  options.category_limits[index(Category::activations)] = 4ull << 20;
+  options.category_limits[index(Category::weights)] = 4ull << 20;
+  CachingAllocator limited(this->under_test.device, options, &this->ledger());
+  const auto activations = [&](std::size_t bytes) {
+    CategoryScope scope(Category::activations);
+    return limited.allocate(bytes, 0, 0);
+  };
+  void* a = activations(3ull << 20);
+  ASSERT_TRUE(this->ledger().retag(reinterpret_cast<std::uintptr_t>(a), Category::weights));
+  EXPECT_THROW((void)activations(2ull << 20), out_of_memory);  // still charged while live
+  limited.deallocate(a, 3ull << 20, 0, 0);
+  void* b = activations(3ull << 20);  // the charge went with the free
+  void* c = activations(1ull << 20);
+  EXPECT_THROW((void)activations(1), out_of_memory);  // 4 MiB charged: the limit is exact
+  {
+    CategoryScope scope(Category::weights);  // the weights limit was never charged nor released
+    void* w = limited.allocate(4ull << 20, 0, 0);
+    limited.deallocate(w, 4ull << 20, 0, 0);
+  }
+  limited.deallocate(b, 3ull << 20, 0, 0);
+  limited.deallocate(c, 1ull << 20, 0, 0);
+  limited.release_cached();
+  EXPECT_EQ(this->ledger().device_stats(0).allocated, 0);
+  this->expect_clean();
+}
+
 TYPED_TEST_P(AllocatorSuite, BadInputsGiveClearErrorsAndChangeNothing) {
   EXPECT_THROW((void)this->allocator().allocate(0, 0, 0), invalid_request);
   EXPECT_THROW((void)this->allocator().allocate(8, 5, 0), invalid_request);
@@ -299,7 +329,8 @@ REGISTER_TYPED_TEST_SUITE_P(AllocatorSuite, AllocatesAlignedDistinctBlocksOfMany
                             BestFitPicksTheSmallestFreeBlockThatHolds,
                             BestFitAmongEqualSizesTakesTheMostRecentlyFreed,
                             StatsAreConsistent, StreamsHaveTheirOwnPoolsWhenConfigured,
-                            AllocationsFeedTheLedgerWithTheirTags, BadInputsGiveClearErrorsAndChangeNothing,
+                            AllocationsFeedTheLedgerWithTheirTags, CategoryLimitsStayExactAcrossRetags,
+                            BadInputsGiveClearErrorsAndChangeNothing,
                             FaultAtEveryUpstreamCallIsClean, ConcurrentUseKeepsExactAccounts);
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Default, AllocatorSuite, DefaultConfig);

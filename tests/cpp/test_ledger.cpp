@@ -74,6 +74,78 @@ TEST(Ledger, RetagMovesBytesAndRaisesTheNewCategorysPeak) {
   EXPECT_EQ(ledger.find(0x1000)->category, Category::gradients);
 }
 
+// Note [The breakdown at the peak]: the composition when the total was
+// highest, not each category's own peak, with the tag that reached it.
+TEST(Ledger, PeakBreakdownIsTheCompositionAtTheMaximum) {
+  Ledger ledger;
+  ledger.begin_step(3);
+  ledger.record(0x1000, 100, 0, 0, tag(Category::activations, Phase::forward, 3));  // A
+  ledger.record(0x2000, 50, 0, 0, tag(Category::weights, Phase::backward, 4));      // B: the peak, 150
+  ledger.release(0x1000);
+  ledger.record(0x3000, 80, 0, 0, tag(Category::temporary, Phase::optimizer, 5));  // C: 130, no new peak
+  ledger.begin_step(6);  // step boundaries do not move the run's peak
+  const auto d = ledger.device_stats(0);
+  EXPECT_EQ(d.peak_allocated, 150);
+  EXPECT_EQ(at(d.peak_breakdown, Category::activations), 100);
+  EXPECT_EQ(at(d.peak_breakdown, Category::weights), 50);
+  EXPECT_EQ(at(d.peak_breakdown, Category::temporary), 0);  // its own peak is 80, reached later
+  EXPECT_EQ(at(d.peak, Category::temporary), 80);
+  std::int64_t sum = 0;
+  for (auto b : d.peak_breakdown) sum += b;
+  EXPECT_EQ(sum, d.peak_allocated);
+  EXPECT_EQ(d.peak_step, 4);
+  EXPECT_EQ(d.peak_phase, Phase::backward);
+  EXPECT_GT(d.peak_time_ns, 0);
+  // A retag of a block live at the peak renames its bytes there too; one of
+  // a block recorded after the peak does not touch the breakdown.
+  EXPECT_TRUE(ledger.retag(0x2000, Category::adapters));
+  EXPECT_TRUE(ledger.retag(0x3000, Category::checkpoint));
+  const auto retagged = ledger.device_stats(0);
+  EXPECT_EQ(at(retagged.peak_breakdown, Category::weights), 0);
+  EXPECT_EQ(at(retagged.peak_breakdown, Category::adapters), 50);
+  EXPECT_EQ(at(retagged.peak_breakdown, Category::activations), 100);
+  EXPECT_EQ(at(retagged.peak_breakdown, Category::checkpoint), 0);
+  EXPECT_TRUE(ledger.retag(0x3000, Category::temporary));
+  // A new maximum replaces it.
+  ledger.record(0x4000, 40, 0, 0, tag(Category::gradients, Phase::backward, 6));  // 170
+  const auto e = ledger.device_stats(0);
+  EXPECT_EQ(e.peak_allocated, 170);
+  EXPECT_EQ(at(e.peak_breakdown, Category::adapters), 50);
+  EXPECT_EQ(at(e.peak_breakdown, Category::temporary), 80);
+  EXPECT_EQ(at(e.peak_breakdown, Category::gradients), 40);
+  EXPECT_EQ(at(e.peak_breakdown, Category::activations), 0);
+  EXPECT_EQ(e.peak_step, 6);
+  ledger.reset();
+  const auto r = ledger.device_stats(0);
+  EXPECT_EQ(r.peak_breakdown, CategoryBytes{});
+  EXPECT_EQ(r.peak_step, 0);
+  EXPECT_EQ(r.peak_phase, Phase::idle);
+  set_process_step(0);
+}
+
+// One writer: every new maximum's breakdown sums to it exactly.
+TEST(Ledger, PeakBreakdownSumsToThePeakWithOneWriter) {
+  Ledger ledger;
+  std::mt19937_64 rng(7);
+  std::vector<std::uintptr_t> live;
+  for (int i = 0; i < 5000; ++i) {
+    if (rng() % 3 != 0 || live.empty()) {
+      const auto c = static_cast<Category>(rng() % kNumCategories);
+      const std::uintptr_t address = 0x100000 + static_cast<std::uintptr_t>(i) * 16;
+      ledger.record(address, 1 + rng() % 4096, 0, 0, tag(c, Phase::forward, i));
+      live.push_back(address);
+    } else {
+      const auto k = rng() % live.size();
+      ledger.release(live[k]);
+      live.erase(live.begin() + static_cast<long>(k));
+    }
+    const auto d = ledger.device_stats(0);
+    std::int64_t sum = 0;
+    for (auto b : d.peak_breakdown) sum += b;
+    ASSERT_EQ(sum, d.peak_allocated) << "after event " << i;
+  }
+}
+
 TEST(Ledger, StepPeaksCloseAtEachBoundary) {
   Ledger ledger;
   ledger.begin_step(1);

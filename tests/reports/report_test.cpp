@@ -147,6 +147,124 @@ TEST_F(Reports, WriteReportLeavesTheThreeFilesWithTheSummaryKeys) {
   EXPECT_EQ(slurp(dir.path / "snapshot.pickle").substr(0, 2), std::string("\x80\x04"));
 }
 
+// Note [The breakdown at the peak]: the Ledger's composition at the exact
+// peak, not the recorder's highest sample (taken here before the peak).
+TEST_F(Reports, PeakBreakdownIsTheLedgersAtThePeakNotTheSample) {
+  Ledger& ledger = Ledger::global();
+  ledger.record(0x1000, 8192, kCpuDevice, 0, Tag{Category::activations, Phase::forward, 1});  // A
+  Recorder::global().row();                                                                  // samples 8192
+  ledger.record(0x9000, 4096, kCpuDevice, 0, Tag{Category::weights, Phase::backward, 2});     // B: 12288
+  ledger.release(0x1000);
+  ledger.record(0x5000, 2048, kCpuDevice, 0, Tag{Category::temporary, Phase::optimizer, 3});  // C
+  Recorder::global().row();                                                                  // samples 6144
+  const json s = build_summary("exit");
+  EXPECT_NO_THROW(check_summary(s, "summary"));
+  const json& peak = s["peak"];
+  EXPECT_EQ(peak["allocated_bytes"], 8192 + 4096);
+  std::int64_t sum = 0;
+  for (const auto& [key, bytes] : peak["by_category"].items()) sum += bytes.get<std::int64_t>();
+  EXPECT_EQ(sum, peak["allocated_bytes"].get<std::int64_t>());
+  EXPECT_EQ(peak["by_category"]["activations"], 8192);
+  EXPECT_EQ(peak["by_category"]["weights"], 4096);
+  EXPECT_EQ(peak["by_category"]["temporary"], 0);
+  EXPECT_EQ(peak["step"], 2);
+  EXPECT_EQ(peak["phase"], "backward");
+  EXPECT_EQ(peak["sampled_allocated_bytes"], 8192);
+  // The largest allocations are still the sample's: A was live then.
+  ASSERT_EQ(s["largest_allocations"].size(), 1u);
+  EXPECT_EQ(s["largest_allocations"][0]["size_bytes"], 8192);
+}
+
+namespace {
+guard::Prediction predicted(std::int64_t at_step, std::uint64_t peak, const std::string& reason = "training step") {
+  guard::Prediction p;
+  p.made_at_step = at_step;
+  p.peak_allocated_bytes = peak;
+  p.phase = Phase::backward;
+  p.step = at_step;
+  p.reason = reason;
+  return p;
+}
+}  // namespace
+
+// Note [Prediction history]: the first and each revision, bounded, the
+// first always kept.
+TEST_F(Reports, PredictionHistoryKeepsTheFirstAndEachRevision) {
+  guard::RunState& run = guard::RunState::global();
+  run.set_prediction(predicted(1, 1000));
+  run.set_prediction(predicted(2, 1000));  // the same forecast again: not kept
+  run.set_prediction(predicted(3, 1200));
+  run.set_prediction(predicted(4, 1200, "evaluation"));
+  auto kept = run.predictions();
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_EQ(kept[0].made_at_step, 1);
+  EXPECT_EQ(kept[1].made_at_step, 3);
+  EXPECT_EQ(kept[2].reason, "evaluation");
+  EXPECT_EQ(run.prediction()->made_at_step, 4);
+  EXPECT_EQ(run.predictions_made(), 4u);
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(guard::RunState::kPredictionHistory); ++i)
+    run.set_prediction(predicted(10 + i, 2000 + static_cast<std::uint64_t>(i)));
+  kept = run.predictions();
+  ASSERT_EQ(kept.size(), guard::RunState::kPredictionHistory);
+  EXPECT_EQ(kept.front().made_at_step, 1);  // the first survives
+  EXPECT_EQ(kept[1].peak_allocated_bytes, 2001u);  // the three oldest revisions went
+  EXPECT_EQ(kept.back().made_at_step, 10 + static_cast<std::int64_t>(guard::RunState::kPredictionHistory) - 1);
+  run.reset();
+  EXPECT_TRUE(run.predictions().empty());
+}
+
+// The first prediction is judged, not the latest (made at the last step).
+TEST_F(Reports, PredictedVersusActualJudgesTheFirstPrediction) {
+  guard::RunState& run = guard::RunState::global();
+  Ledger::global().record(0x1000, 1000, kCpuDevice, 0, Tag{Category::activations, Phase::forward, 1});
+  run.set_prediction(predicted(1, 800));
+  run.set_prediction(predicted(2, 1000));
+  json s = build_summary("exit");
+  EXPECT_NO_THROW(check_summary(s, "summary"));
+  json v = s["predicted_vs_actual"];
+  EXPECT_EQ(v["first_predicted_peak_bytes"], 800);
+  EXPECT_EQ(v["first_made_at_step"], 1);
+  EXPECT_EQ(v["latest_predicted_peak_bytes"], 1000);
+  EXPECT_EQ(v["actual_peak_bytes"], 1000);
+  EXPECT_DOUBLE_EQ(v["error_fraction"].get<double>(), -0.2);
+  EXPECT_EQ(v["complete"], true);
+  EXPECT_TRUE(v["error_fraction_after_actions"].is_null());
+  ASSERT_EQ(s["predictions"].size(), 2u);
+  EXPECT_EQ(s["predictions"][1]["peak_allocated_bytes"], 1000);
+  EXPECT_EQ(s["prediction"]["made_at_step"], 2);
+
+  // A warning changes nothing; a checkpointing action does: the first
+  // prediction after it is judged too.
+  run.add_action({2, "warn", "over 90% of the budget", 0});
+  EXPECT_TRUE(build_summary("exit")["predicted_vs_actual"]["error_fraction_after_actions"].is_null());
+  run.add_action({2, "checkpoint", "gradient checkpointing on", 300});
+  EXPECT_EQ(run.actions().back().predictions_before, 2u);
+  EXPECT_TRUE(build_summary("exit")["predicted_vs_actual"]["error_fraction_after_actions"].is_null());
+  run.set_prediction(predicted(3, 1100));
+  run.set_prediction(predicted(4, 1100));  // not a revision, not the first after the action
+  run.set_prediction(predicted(5, 1300));
+  v = build_summary("exit")["predicted_vs_actual"];
+  EXPECT_DOUBLE_EQ(v["error_fraction_after_actions"].get<double>(), 0.1);
+  EXPECT_EQ(v["latest_predicted_peak_bytes"], 1300);
+  EXPECT_DOUBLE_EQ(v["error_fraction"].get<double>(), -0.2);
+
+  // Note [A truncated run's peak]: no error for a run that stopped early.
+  for (const char* reason : {"abort: predicted peak over the budget", "out_of_memory", "signal 15"}) {
+    s = build_summary(reason);
+    EXPECT_NO_THROW(check_summary(s, "summary"));
+    EXPECT_EQ(s["predicted_vs_actual"]["complete"], false) << reason;
+    EXPECT_TRUE(s["predicted_vs_actual"]["error_fraction"].is_null()) << reason;
+    EXPECT_TRUE(s["predicted_vs_actual"]["error_fraction_after_actions"].is_null()) << reason;
+  }
+  run.add_action({5, "abort", "predicted peak over the budget", 0});  // the exit report after the guard's abort
+  EXPECT_EQ(build_summary("exit")["predicted_vs_actual"]["complete"], false);
+
+  s["predicted_vs_actual"]["error_fraction"] = 0.5;  // an error for an incomplete run is refused
+  EXPECT_THROW(check_summary(s, "summary"), oomguard::error);
+  s.erase("predictions");
+  EXPECT_THROW(check_summary(s, "summary"), oomguard::error);
+}
+
 TEST_F(Reports, OutOfMemoryIsKeptForTheExitReport) {
   TempDir dir;
   ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));

@@ -11,6 +11,24 @@
 // the only address -> block map (Note [One pointer map]): a record goes to it
 // after the device lock is dropped, a release before the device lock is
 // taken, so the two locks never nest.
+//
+// Note [Category limits across retags]
+// A category limit (limit_activations:4GiB) is charged with the category of
+// the allocation's tag. The census later retags blocks in the Ledger
+// (activations that are gradients, temporaries that are optimizer state),
+// and the Ledger calls out to nothing, so the allocator does not see it.
+// The rule: the charge stays with the category it was charged to, until the
+// block is freed. The block remembers it (Block::category, set when it is
+// handed out, on the block's own cache line, which the free touches anyway)
+// and the free releases that category, never the Ledger's current one.
+// Releasing the current one would take bytes off a counter that was never
+// charged for them (wrapping a limit's unsigned count) and leave the charged
+// one full for good: allocate 3 MiB of activations under a 4 MiB limit,
+// retag them as weights, free them, and the next 3 MiB of activations would
+// be refused with nothing allocated. The other rule, limits that follow
+// retags, would need the Ledger to call the allocator, and could only
+// overshoot a limit (the bytes already exist); a limit bounds what is
+// allocated under a tag, which is what a limit can refuse.
 #pragma once
 
 #include <array>

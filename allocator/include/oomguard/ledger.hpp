@@ -21,6 +21,41 @@
 //    benchmark BM_LedgerEvent/threads:2 measures that cost.
 //  * Reads (stats(), snapshot()) never block writers for longer than one
 //    shard's copy.
+//
+// Note [The breakdown at the peak]
+// A device's peak is reported with its composition: the bytes of each
+// category at the moment the total reached its maximum, and the step and
+// phase of the allocation that set it (a category's own peak, `peak`, is a
+// different figure: the categories peak at different moments). The
+// allocation whose fetch_add on the total returns a value above the peak, and
+// whose CAS-max then succeeds, copies the nine `current` counters (nine
+// relaxed loads and stores on a line of their own) and its tag; an
+// allocation that sets no new maximum, and every free and retag, pays
+// nothing beyond the comparison the peak already makes. No lock is taken.
+//  * Exact with one writer per device at a time (one thread, or threads that
+//    hold a lock of their own around their calls, as c10's allocator lock
+//    in observe mode; our allocator calls the Ledger after dropping its
+//    device lock, so its threads are concurrent writers): nothing moves the
+//    counters between that writer's fetch_adds and its copy, so the
+//    breakdown sums to peak_allocated exactly.
+//  * Approximate with concurrent writers on the device: the copy reads each
+//    counter at a slightly different moment, so it can be off by the bytes
+//    that other threads allocated, freed or retagged meanwhile (a retag adds
+//    before it subtracts, so it can only add). Two threads that set new
+//    peaks one after the other may also publish their copies in the other
+//    order; a writer publishes only while its peak is still the peak, which
+//    narrows that window to its few stores, and the tag it publishes last
+//    may belong to either. The peak itself stays exact.
+//  * Categories follow retags: the census names parameters, gradients and
+//    optimizer state at the step boundary, after the peak they made. A
+//    retag of a block recorded no later than the peak's allocation (by
+//    stamp, Note [Event clock]; still live, so live at the peak) moves its
+//    bytes in the breakdown too, so the breakdown is the bytes live at the
+//    peak under the names they have now. Bytes freed after the peak stay
+//    under the name they had; a block recorded after the peak changes
+//    nothing. Two atomic adds on a retag, which is off the allocation path.
+//  * It is the run's peak, like peak_allocated: begin_step() leaves it as it
+//    is (step peaks are StepPeak's) and reset() clears it.
 #pragma once
 
 #include <array>
@@ -90,6 +125,13 @@ struct DeviceStats {
   std::int64_t reserved = 0;  // segments reported through segment_alloc
   std::int64_t peak_reserved = 0;
   std::int64_t live_allocations = 0;
+  // Note [The breakdown at the peak]: `current` when peak_allocated was
+  // reached, and the tag and time (steady-clock ns) of the allocation that
+  // reached it. Zero and idle before the first allocation.
+  CategoryBytes peak_breakdown{};
+  std::int64_t peak_step = 0;
+  Phase peak_phase = Phase::idle;
+  std::int64_t peak_time_ns = 0;
 };
 
 struct StepPeak {
@@ -181,7 +223,10 @@ class Ledger {
   struct DeviceCounters;
   Shard& shard_for(std::uintptr_t address) const;
   DeviceCounters& counters_for(int device) const;
-  void add_bytes(DeviceCounters& d, Category category, std::int64_t delta);
+  // An allocation's bytes, with its tag and stamp for Note [The breakdown at
+  // the peak]; a release's bytes (negative: no peak can move).
+  void add_bytes(DeviceCounters& d, const Tag& tag, std::int64_t size, std::int64_t stamp);
+  void remove_bytes(DeviceCounters& d, Category category, std::int64_t size);
   template <typename Check>
   CheckedRelease release_if(std::uintptr_t address, Check&& check);
 

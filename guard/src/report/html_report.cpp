@@ -100,7 +100,7 @@ std::string section(const RankReport& r) {
   out += fmt::format("<h3>Breakdown at the peak (step {}, {})</h3>", as_int(peak["step"]), text(peak["phase"]));
   const CategoryBytes at_peak = category_bytes(peak["by_category"]);
   out += breakdown_svg(at_peak);
-  out += "<table><tr><th>category</th><th>at the sampled peak</th><th>own peak</th></tr>";
+  out += "<table><tr><th>category</th><th>at the peak</th><th>own peak</th></tr>";
   for (std::size_t c = 0; c < kNumCategories; ++c) {
     const auto key = std::string(kCategoryNames[c]);
     const json own = peak.contains("category_peaks") ? peak["category_peaks"].value(key, json(0)) : json(0);
@@ -128,10 +128,20 @@ std::string section(const RankReport& r) {
   out += "<h3>Predicted against actual</h3>";
   if (s["predicted_vs_actual"].is_object()) {
     const json& v = s["predicted_vs_actual"];
-    out += "<table><tr><th>predicted peak</th><th>actual peak</th><th>error</th><th>why</th></tr><tr>" +
-           bytes_cell(v["predicted_peak_bytes"]) + bytes_cell(v["actual_peak_bytes"]) +
-           fmt::format("<td class=\"num\">{:+.1f}%</td><td>{}</td></tr></table>", 100 * v.value("error_fraction", 0.0),
-                       text(s["prediction"].value("reason", json(""))));
+    const auto error_cell = [&](const char* key) {
+      const json e = v.value(key, json(nullptr));
+      return e.is_number() ? fmt::format("<td class=\"num\">{:+.1f}%</td>", 100 * e.get<double>())
+                           : std::string("<td class=\"muted\">n/a</td>");
+    };
+    out += "<table><tr><th>first prediction</th><th>made at step</th><th>latest prediction</th><th>actual peak</th>"
+           "<th>error of the first</th><th>error after actions</th><th>why (latest)</th></tr><tr>" +
+           bytes_cell(v.value("first_predicted_peak_bytes", json(nullptr))) +
+           fmt::format("<td class=\"num\">{}</td>", as_int(v.value("first_made_at_step", json(0)))) +
+           bytes_cell(v.value("latest_predicted_peak_bytes", json(nullptr))) + bytes_cell(v["actual_peak_bytes"]) +
+           error_cell("error_fraction") + error_cell("error_fraction_after_actions") +
+           fmt::format("<td>{}</td></tr></table>", text(s["prediction"].value("reason", json(""))));
+    if (!v.value("complete", true))
+      out += "<p class=\"muted\">The run stopped early: its actual peak is not the run's, so no error is given.</p>";
   } else {
     out += "<p class=\"muted\">No prediction was made in this run.</p>";
   }

@@ -45,6 +45,11 @@ double Recorder::seconds_since_start() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
+double Recorder::seconds_at(std::int64_t steady_ns) const {
+  const std::chrono::steady_clock::time_point at{std::chrono::nanoseconds(steady_ns)};
+  return std::chrono::duration<double>(at - start_).count();
+}
+
 TimelineRow Recorder::sample() const {
   TimelineRow row;
   row.step = process_step();

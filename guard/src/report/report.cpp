@@ -48,14 +48,22 @@ std::string env_or(const char* key, const std::string& fallback) {
 
 }  // namespace
 
+std::string report_dir_name(const std::string& run_dir, const std::string& run_id, const std::string& rank,
+                            std::int64_t pid, std::int64_t unix_seconds) {
+  const std::string id = run_id.empty() ? std::to_string(unix_seconds) + "-" + std::to_string(pid) : run_id;
+  const std::string run = run_dir.empty() ? "oomguard-reports/" + id : run_dir;
+  return run + "/rank" + (rank.empty() ? std::string("0") : rank);
+}
+
+std::string process_report_dir(const std::string& run_dir, const std::string& run_id, const std::string& rank) {
+  // Note [Report folder names]: once per process, shared by every layer.
+  static const std::int64_t seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return report_dir_name(run_dir, run_id, rank, static_cast<std::int64_t>(getpid()), seconds);
+}
+
 std::string default_report_dir(const std::string& run_dir) {
-  static const std::string fallback_id = [] {
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
-    return std::to_string(seconds) + "-" + std::to_string(getpid());
-  }();
-  const std::string run = run_dir.empty() ? "oomguard-reports/" + env_or("OOMGUARD_RUN_ID", fallback_id) : run_dir;
-  return run + "/rank" + env_or("RANK", "0");
+  return process_report_dir(run_dir, env_or("OOMGUARD_RUN_ID", ""), env_or("RANK", ""));
 }
 
 ReportResult write_report(const std::string& requested, const std::string& reason) noexcept {

@@ -9,6 +9,8 @@
 #include <fmt/format.h>
 
 #include "oomguard/error.hpp"
+#include "oomguard/guard/policy.hpp"
+#include "oomguard/guard/predictor.hpp"
 #include "oomguard/guard/report/recorder.hpp"
 #include "oomguard/json.hpp"
 #include "oomguard/ledger.hpp"
@@ -77,19 +79,11 @@ void require(const json& doc, const char* key, bool (json::*is)() const noexcept
 
 std::string device_label(int device) { return device == kCpuDevice ? "cpu" : fmt::format("cuda:{}", device); }
 
-json to_json(const Prediction& p) {
-  return {{"made_at_step", p.made_at_step},       {"peak_allocated_bytes", p.peak_allocated_bytes},
-          {"peak_reserved_bytes", p.peak_reserved_bytes}, {"phase", name(p.phase)},
-          {"step", p.step},                       {"low_bytes", p.low_bytes},
-          {"high_bytes", p.high_bytes},           {"reason", p.reason}};
-}
-
-json to_json(const ActionRecord& a) {
-  return {{"step", a.step}, {"kind", a.kind}, {"detail", a.detail}, {"predicted_saving_bytes", a.predicted_saving_bytes}};
-}
-
-json to_json(const Suggestion& s) {
-  return {{"kind", s.kind}, {"description", s.description}, {"saves_bytes", s.saves_bytes}};
+bool run_complete(const std::string& reason, const std::vector<ActionRecord>& actions, bool had_oom) {
+  for (const char* early : {"abort", "out_of_memory", "signal"})
+    if (reason.starts_with(early)) return false;
+  if (had_oom) return false;
+  return std::none_of(actions.begin(), actions.end(), [](const ActionRecord& a) { return a.kind == "abort"; });
 }
 
 json build_summary(const std::string& reason) {
@@ -105,6 +99,7 @@ json build_summary(const std::string& reason) {
   CategoryBytes own_peaks{};
   std::string main_device = "none";
   std::int64_t main_peak = -1;
+  DeviceStats main_stats;
   for (const DeviceStats& s : ledger.stats()) {
     devices.push_back({{"device", device_label(s.device)},
                        {"allocated_bytes", s.allocated},
@@ -113,7 +108,10 @@ json build_summary(const std::string& reason) {
                        {"peak_reserved_bytes", s.peak_reserved},
                        {"live_allocations", s.live_allocations},
                        {"current", category_bytes_json(s.current)},
-                       {"peak", category_bytes_json(s.peak)}});
+                       {"peak", category_bytes_json(s.peak)},
+                       {"peak_breakdown", category_bytes_json(s.peak_breakdown)},
+                       {"peak_step", s.peak_step},
+                       {"peak_phase", name(s.peak_phase)}});
     // Devices peak at different moments: the sum bounds the process's peak.
     peak_allocated += s.peak_allocated;
     peak_reserved += s.peak_reserved;
@@ -123,24 +121,40 @@ json build_summary(const std::string& reason) {
     if (s.peak_allocated > main_peak) {
       main_peak = s.peak_allocated;
       main_device = device_label(s.device);
+      main_stats = s;
     }
   }
 
+  // The breakdown, step, phase and time are the main device's at its peak,
+  // from the Ledger (Note [The breakdown at the peak] in ledger.hpp). The
+  // recorder's highest sample is kept only for what the Ledger does not copy
+  // at the peak: the largest live allocations (recorder.hpp).
   const auto peak = recorder.peak();
-  json peak_json = peak ? row_json(peak->row) : row_json(recorder.sample());
-  peak_json["sampled_allocated_bytes"] = peak_json["allocated_bytes"];
-  peak_json["allocated_bytes"] = std::max<std::int64_t>(peak_allocated, peak_json["allocated_bytes"].get<std::int64_t>());
-  peak_json["reserved_bytes"] = std::max<std::int64_t>(peak_reserved, peak_json["reserved_bytes"].get<std::int64_t>());
-  peak_json["category_peaks"] = category_bytes_json(own_peaks);
+  const TimelineRow sampled = peak ? peak->row : recorder.sample();
+  json peak_json = {
+      {"allocated_bytes", std::max(peak_allocated, sampled.allocated)},
+      {"reserved_bytes", std::max(peak_reserved, sampled.reserved)},
+      {"by_category", category_bytes_json(main_stats.peak_breakdown)},
+      {"step", main_stats.peak_step},
+      {"phase", name(main_stats.peak_phase)},
+      {"time_s", main_stats.peak_time_ns == 0 ? 0.0 : std::max(0.0, recorder.seconds_at(main_stats.peak_time_ns))},
+      {"sampled_allocated_bytes", sampled.allocated},
+      {"category_peaks", category_bytes_json(own_peaks)}};
 
+  // Serializers of the guard's records are the guard's (predictor_json.cpp,
+  // policy.cpp, run_state.cpp): oomguard.prediction() and this file agree.
   const auto prediction = run.prediction();
+  const std::vector<Prediction> predictions = run.predictions();
+  json predictions_json = json::array();
+  for (const Prediction& p : predictions) predictions_json.push_back(to_json(p));
+  const std::vector<ActionRecord> actions = run.actions();
   auto suggestions = run.suggestions();
   std::stable_sort(suggestions.begin(), suggestions.end(),
                    [](const Suggestion& a, const Suggestion& b) { return a.saves_bytes > b.saves_bytes; });
   json suggestions_json = json::array();
   for (const auto& s : suggestions) suggestions_json.push_back(to_json(s));
   json actions_json = json::array();
-  for (const auto& a : run.actions()) actions_json.push_back(to_json(a));
+  for (const auto& a : actions) actions_json.push_back(to_json(a));
 
   const auto oom = recorder.oom();
   const std::int64_t reserved_now = std::max(reserved, allocated);
@@ -152,13 +166,30 @@ json build_summary(const std::string& reason) {
                         {"note", "the largest free block is known only when the allocator reports it at an "
                                  "out-of-memory (own mode); null otherwise"}};
 
+  // Note [Prediction history] (run_state.hpp): the first prediction is the
+  // one to judge; the latest is made at the last step. Note [A truncated
+  // run's peak]: no error for a run that stopped early.
   json versus = nullptr;
-  if (prediction) {
+  if (prediction && !predictions.empty()) {
     const auto actual = peak_json["allocated_bytes"].get<std::int64_t>();
-    const auto predicted = static_cast<std::int64_t>(prediction->peak_allocated_bytes);
-    versus = {{"predicted_peak_bytes", predicted},
+    const bool complete = run_complete(reason, actions, oom.has_value());
+    const auto error_of = [&](const Prediction& p) -> json {
+      if (!complete || actual <= 0) return nullptr;
+      return (static_cast<double>(p.peak_allocated_bytes) - static_cast<double>(actual)) / static_cast<double>(actual);
+    };
+    const bool changed_after_first = std::any_of(actions.begin(), actions.end(), [](const ActionRecord& a) {
+      return a.changes_run() && a.predictions_before > 0;
+    });
+    const auto after_actions = run.first_prediction_after_actions();
+    const Prediction& first = predictions.front();
+    versus = {{"first_predicted_peak_bytes", first.peak_allocated_bytes},
+              {"first_made_at_step", first.made_at_step},
+              {"latest_predicted_peak_bytes", prediction->peak_allocated_bytes},
               {"actual_peak_bytes", actual},
-              {"error_fraction", actual > 0 ? static_cast<double>(predicted - actual) / static_cast<double>(actual) : 0.0}};
+              {"error_fraction", error_of(first)},
+              {"complete", complete},
+              {"error_fraction_after_actions",
+               changed_after_first && after_actions ? error_of(*after_actions) : json(nullptr)}};
   }
 
   json steps = json::array();
@@ -185,6 +216,7 @@ json build_summary(const std::string& reason) {
           {"peak", peak_json},
           {"largest_allocations", peak ? allocations_json(peak->largest) : json::array()},
           {"prediction", prediction ? to_json(*prediction) : json(nullptr)},
+          {"predictions", predictions_json},
           {"predicted_vs_actual", versus},
           {"actions", actions_json},
           {"oom", oom ? oom_json(*oom) : json(nullptr)},
@@ -211,6 +243,23 @@ void check_summary(const json& doc, const std::string& what) {
     throw error(fmt::format("{}: \"oom\" must be null or an object", what));
   if (!doc.contains("prediction") || !(doc["prediction"].is_null() || doc["prediction"].is_object()))
     throw error(fmt::format("{}: \"prediction\" must be null or an object", what));
+  require(doc, "predictions", &json::is_array, "an array", what);
+  if (!doc.contains("predicted_vs_actual")) throw error(fmt::format("{}: key \"predicted_vs_actual\" is missing", what));
+  const json& versus = doc["predicted_vs_actual"];
+  if (!versus.is_null()) {
+    const std::string where = what + " predicted_vs_actual";
+    if (!versus.is_object()) throw error(fmt::format("{}: \"predicted_vs_actual\" must be null or an object", what));
+    for (const char* key : {"first_predicted_peak_bytes", "first_made_at_step", "latest_predicted_peak_bytes",
+                            "actual_peak_bytes"})
+      require(versus, key, &json::is_number_integer, "an integer", where);
+    require(versus, "complete", &json::is_boolean, "a boolean", where);
+    for (const char* key : {"error_fraction", "error_fraction_after_actions"}) {
+      if (!versus.contains(key) || !(versus[key].is_null() || versus[key].is_number()))
+        throw error(fmt::format("{}: \"{}\" must be null or a number", where, key));
+    }
+    if (versus["complete"] == false && !versus["error_fraction"].is_null())
+      throw error(fmt::format("{}: an incomplete run has no \"error_fraction\"", where));
+  }
 }
 
 }  // namespace oomguard::guard::report

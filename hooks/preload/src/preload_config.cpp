@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "oomguard/error.hpp"
+#include "oomguard/guard/report/report.hpp"
 
 namespace oomguard::preload {
 namespace {
@@ -40,7 +41,7 @@ PreloadConfig read_preload_config() {
   // OOMGUARD_REPORT_DIR names this process's directory itself.
   out.report_dir = env_or_empty("OOMGUARD_REPORT_DIR");
   if (out.report_dir.empty() && !report_root.empty()) {
-    out.report_dir = report_root + "/rank" + (out.rank.empty() ? std::string("0") : out.rank);
+    out.report_dir = guard::report::process_report_dir(report_root, out.run_id, out.rank);
   }
   return out;
 }

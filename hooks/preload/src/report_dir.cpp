@@ -6,12 +6,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
+
+#include "oomguard/guard/report/report.hpp"
 
 namespace oomguard::preload {
 namespace {
@@ -57,13 +58,8 @@ Claim try_claim(const std::string& dir) {
 
 std::string requested_report_dir(const PreloadConfig& config) {
   if (!config.report_dir.empty()) return config.report_dir;
-  std::string run_id = config.run_id;
-  if (run_id.empty()) {
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
-    run_id = std::to_string(getpid()) + "-" + std::to_string(seconds);
-  }
-  return "oomguard-reports/" + run_id + "/rank" + (config.rank.empty() ? std::string("0") : config.rank);
+  // Note [Report folder names]: the same folder as the Python side's.
+  return guard::report::process_report_dir("", config.run_id, config.rank);
 }
 
 std::string claim_report_dir(const std::string& requested) {

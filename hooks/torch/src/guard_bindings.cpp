@@ -67,9 +67,13 @@ std::string evaluate(const std::string& run_text, const std::string& steps_text,
 
 std::string actions_json() {
   auto out = nlohmann::json::array();
-  for (const auto& a : RunState::global().actions())
-    out.push_back({{"step", a.step}, {"kind", a.kind}, {"detail", a.detail},
-                   {"predicted_saving_bytes", a.predicted_saving_bytes}});
+  for (const auto& a : RunState::global().actions()) out.push_back(guard::to_json(a));
+  return out.dump();
+}
+
+std::string predictions_json() {
+  auto out = nlohmann::json::array();
+  for (const auto& p : RunState::global().predictions()) out.push_back(guard::to_json(p));
   return out.dump();
 }
 
@@ -102,6 +106,8 @@ void bind_guard(py::module_& m) {
     const auto p = RunState::global().prediction();
     return p ? guard::to_json(*p).dump() : std::string("null");
   });
+  m.def("guard_predictions", &predictions_json,
+        "The first prediction and each revision, oldest first, as JSON (Note [Prediction history]).");
   m.def("guard_add_action", [](std::int64_t step, const std::string& kind, const std::string& detail,
                                std::uint64_t saving) {
     RunState::global().add_action({step, kind, detail, saving});

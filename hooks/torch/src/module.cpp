@@ -144,20 +144,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("validate_allocator_conf", [](const std::string& text) {
     (void)parse_allocator_config(parse_conf(text), /*strict=*/false);
   }, "Raise ConfigError on a bad value of an allocator key.");
-  // Guard run state: the actions the actuators took (oomguard.actions()).
-  // Same names and shapes as the guard layer's bindings (guard_bindings.cpp on
-  // the predictor's branch): keep one of the two when both are present.
-  m.def("guard_add_action", [](std::int64_t step, const std::string& kind, const std::string& detail,
-                               std::uint64_t predicted_saving_bytes) {
-    guard::RunState::global().add_action({step, kind, detail, predicted_saving_bytes});
-  }, py::arg("step"), py::arg("kind"), py::arg("detail"), py::arg("predicted_saving_bytes") = 0);
-  m.def("guard_actions", [] {
-    auto out = nlohmann::json::array();
-    for (const guard::ActionRecord& a : guard::RunState::global().actions())
-      out.push_back({{"step", a.step}, {"kind", a.kind}, {"detail", a.detail},
-                     {"predicted_saving_bytes", a.predicted_saving_bytes}});
-    return out.dump();
-  }, "The guard's actions so far, oldest first, as JSON.");
+  // The guard's run state (guard_add_action, guard_actions, guard_prediction,
+  // guard_predictions) is bound in one place: bind_guard (guard_bindings.cpp).
   m.attr("ALLOCATOR_CONF_KEYS") = names_of(kAllocatorConfKeys);
   m.attr("CATEGORIES") = names_of(kCategoryNames);
   m.attr("PHASES") = names_of(kPhaseNames);

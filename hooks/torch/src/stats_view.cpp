@@ -21,7 +21,10 @@ std::string stats_json() {
                                       {"peak_allocated", s.peak_allocated},
                                       {"reserved", s.reserved},
                                       {"peak_reserved", s.peak_reserved},
-                                      {"live_allocations", s.live_allocations}};
+                                      {"live_allocations", s.live_allocations},
+                                      {"peak_breakdown", category_bytes_json(s.peak_breakdown)},
+                                      {"peak_step", s.peak_step},
+                                      {"peak_phase", name(s.peak_phase)}};
   }
   nlohmann::json steps = nlohmann::json::array();
   for (const StepPeak& p : ledger.step_peaks()) {

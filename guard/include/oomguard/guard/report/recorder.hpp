@@ -2,14 +2,14 @@
 // timeline file, the state at the highest sampled point, the state at the
 // out-of-memory. One per process.
 //
-// Note [The breakdown at the peak]
-// The Ledger keeps the exact peak of allocated bytes and each category's own
-// peak, but not the breakdown at the moment of the total peak (that would
-// cost a copy of nine counters on every new peak, on the allocation path).
-// The recorder samples the breakdown where the timeline gets a row (step
-// boundaries, phase changes, out-of-memory) and keeps the sample with the
-// most allocated bytes, with the largest live allocations at that moment.
-// summary.json reports both: the exact peak and the sampled breakdown.
+// The breakdown at the peak is the Ledger's (Note [The breakdown at the
+// peak] in ledger.hpp): exact, copied when the peak is reached. What the
+// Ledger cannot copy on the allocation path is the list of live allocations
+// at that moment, so the recorder keeps it from a sample: where the timeline
+// gets a row (step boundaries, phase changes, out-of-memory) it keeps the
+// row with the most allocated bytes and the largest live allocations then.
+// summary.json takes `largest_allocations` and `sampled_allocated_bytes`
+// (how close that sample came to the peak) from here, nothing else.
 #pragma once
 
 #include <chrono>
@@ -59,6 +59,8 @@ class Recorder {
   std::optional<OomCapture> oom() const;
   std::uint64_t rows_written() const;
   double seconds_since_start() const;
+  // A steady-clock stamp (the Ledger's time_ns) in seconds since the start.
+  double seconds_at(std::int64_t steady_ns) const;
   void reset();  // tests
 
  private:

@@ -11,6 +11,7 @@
 // half-written one, and a failure of one file does not stop the others.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -18,9 +19,21 @@
 
 namespace oomguard::guard::report {
 
-// This process's report directory: <run_dir>/rank<N>, N from RANK (else 0).
-// An empty run_dir means ./oomguard-reports/<run id>, the run id from
-// OOMGUARD_RUN_ID, else <unix seconds>-<pid>.
+// Note [Report folder names]
+// A process's report folder is <run_dir>/rank<N> (N from RANK, else 0); an
+// empty run_dir means ./oomguard-reports/<run id>, the run id from
+// OOMGUARD_RUN_ID, else <unix seconds>-<pid>. Python (through
+// _C.default_report_dir) and the LD_PRELOAD library both name it with
+// report_dir_name, so a Python process under the preload library writes
+// both layers' files into one folder. The seconds are taken once per
+// process, at the first call of any layer: both layers link this library,
+// so they share that moment, and a report written minutes later still goes
+// to the folder the timeline was opened in.
+std::string report_dir_name(const std::string& run_dir, const std::string& run_id, const std::string& rank,
+                            std::int64_t pid, std::int64_t unix_seconds);
+// report_dir_name for this process: its pid and the seconds of the Note.
+std::string process_report_dir(const std::string& run_dir, const std::string& run_id, const std::string& rank);
+// process_report_dir with OOMGUARD_RUN_ID and RANK from the environment.
 std::string default_report_dir(const std::string& run_dir = "");
 
 struct ReportResult {
