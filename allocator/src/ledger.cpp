@@ -147,6 +147,12 @@ Ledger& Ledger::segments() {
   return *ledger;
 }
 
+std::int64_t Ledger::non_torch_bytes(int device) {
+  const std::int64_t driver = segments().device_stats(device).reserved;
+  const std::int64_t torch = global().device_stats(device).reserved;
+  return std::max<std::int64_t>(0, driver - torch);
+}
+
 Ledger::Shard& Ledger::shard_for(std::uintptr_t address) const {
   // Allocations are at least 16-byte aligned; mix the bits above that.
   const std::uint64_t h = (static_cast<std::uint64_t>(address) >> 4) * 0x9E3779B97F4A7C15ull;
@@ -329,7 +335,8 @@ void Ledger::begin_step(std::int64_t step) {
       StepPeak peak{closing, device_of(slot), d.step_total_peak.exchange(d.total.load(std::memory_order_relaxed)),
                     {}};
       for (std::size_t c = 0; c < kNumCategories; ++c) {
-        peak.peak_by_category[c] = d.step_peak[c].exchange(d.current[c].load(std::memory_order_relaxed));
+        peak.at_end[c] = d.current[c].load(std::memory_order_relaxed);
+        peak.peak_by_category[c] = d.step_peak[c].exchange(peak.at_end[c]);
       }
       if (step_history_.size() == kStepHistory) step_history_.erase(step_history_.begin());
       step_history_.push_back(peak);
@@ -377,8 +384,11 @@ std::vector<StepPeak> Ledger::step_peaks() const {
   for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
     const DeviceCounters& d = devices_[slot];
     if (!d.seen.load(std::memory_order_relaxed)) continue;
-    StepPeak peak{open, device_of(slot), d.step_total_peak.load(std::memory_order_relaxed), {}};
-    for (std::size_t c = 0; c < kNumCategories; ++c) peak.peak_by_category[c] = d.step_peak[c].load();
+    StepPeak peak{open, device_of(slot), d.step_total_peak.load(std::memory_order_relaxed), {}, {}};
+    for (std::size_t c = 0; c < kNumCategories; ++c) {
+      peak.peak_by_category[c] = d.step_peak[c].load();
+      peak.at_end[c] = d.current[c].load(std::memory_order_relaxed);
+    }
     out.push_back(peak);
   }
   return out;

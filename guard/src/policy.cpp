@@ -82,6 +82,14 @@ std::vector<Suggestion> rank_fixes(const RunDescription& run, const Forecast& f)
     const double saves = act * (1 - total(on) / total(off));
     out.push_back({"checkpointing", "enable gradient checkpointing (model.gradient_checkpointing_enable())",
                    bytes_of(saves)});
+  } else if (training_peak && !run.model && run.blocks > 0 && run.block_kept_per_token > 0) {
+    // A model of its own: what its blocks were measured to keep, at the
+    // predicted micro-batch.
+    const double kept = static_cast<double>(run.blocks) * run.block_kept_per_token *
+                        static_cast<double>(f.batch) * static_cast<double>(f.seq);
+    out.push_back({"checkpointing",
+                   fmt::format("checkpoint the model's {} blocks (torch.utils.checkpoint)", run.blocks),
+                   bytes_of(std::min(kept, act))});
   }
   if (training_peak && f.batch >= 2) {
     const std::int64_t half = f.batch / 2;

@@ -32,7 +32,7 @@ RunDescription run_description_from_json(const nlohmann::json& j) {
              {"model_config", "method", "dtype", "attention", "gradient_checkpointing", "lora_r", "lora_targets",
               "optimizer", "optimizer_momentum", "trainable", "param_bytes", "longest_batch", "longest_seq",
               "longest_at_step", "eval_batch", "eval_seq", "eval_at_step", "save_copy_bytes", "saves",
-              "save_at_step"},
+              "save_at_step", "blocks", "block_kept_per_token"},
              "run description");
   RunDescription r;
   if (j.contains("model_config") && !j["model_config"].is_null()) r.model = parse_model_spec(j["model_config"]);
@@ -58,6 +58,8 @@ RunDescription run_description_from_json(const nlohmann::json& j) {
   read(j, "longest_batch", r.longest_batch);
   read(j, "longest_seq", r.longest_seq);
   read(j, "longest_at_step", r.longest_at_step);
+  read(j, "blocks", r.blocks);
+  read(j, "block_kept_per_token", r.block_kept_per_token);
   read(j, "eval_batch", r.eval_batch);
   read(j, "eval_seq", r.eval_seq);
   read(j, "eval_at_step", r.eval_at_step);

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import dataclasses
 import sys
@@ -68,8 +67,6 @@ def install(budget: str | int | None = None, mode: str | None = None, report_dir
         from . import reports
 
         reports.start(cfg.report_dir)
-        if cfg.report_dir:
-            atexit.register(reports.write, cfg.report_dir)
         _handle = Handle(True, started, cfg)
         return _handle
 

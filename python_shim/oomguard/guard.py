@@ -315,7 +315,7 @@ def _observe(ledger_step: int) -> dict | None:
             "persistent_at_start": int(persistent_at_start), "weights_bytes": int(weights),
             "gradient_bytes": int(gradients), "optimizer_bytes": int(optimizer),
             "fragmentation": int(max(0, peak_reserved - peak_alloc_dev)) if peak_reserved else 0,
-            "non_torch": int(current.get("non_torch", 0))}
+            "non_torch": int(_C.non_torch_bytes(slot))}
 
 
 def _on_step_end(ledger_step: int) -> None:
@@ -385,8 +385,24 @@ def evaluate_and_act() -> dict:
             return result
 
 
+def _block_hints() -> dict:
+    """The block profile of the first model, for the checkpointing fix of a
+    model the predictor has no architecture for."""
+    model = next(iter(list(census.models)), None)
+    if model is None or "checkpoint" not in _state.actions:
+        return {}
+    from .actions import checkpoint
+
+    profile = checkpoint.profile_of(model)
+    per_token = profile.per_token() if profile is not None else None
+    if not per_token:
+        return {}
+    return {"blocks": profile.blocks - checkpoint.checkpointed_blocks(model), "block_kept_per_token": per_token}
+
+
 def _evaluate(distributed: bool) -> dict:
     policy = {"budget": int(_state.budget), "warn_at": _state.warn_at, "actions": _state.actions}
+    _state.hints.update(_block_hints())
     run = json.dumps(run_description(_state.hints, _state.observations, _state.max_seq_len))
     steps = json.dumps(_state.observations)
     available = [kind for kind in _available() if kind not in _state.cannot_act]
@@ -472,10 +488,13 @@ def _remediate(kind: str, action: dict, result: dict):
     context = registry.ActionContext(
         models=list(census.models), optimizers=list(census.optimizers), trainer=_trainer(),
         budget=int(_state.budget), prediction={**prediction(), "activation_scale": result["activation_scale"],
-                                               "activation_fit": fit},
+                                               "activation_fit": fit, "longest_batch": result["longest_batch"],
+                                               "longest_seq": result["longest_seq"]},
         step=_state.steps)
-    over = int(result["decision"]["predicted"]) - int(_state.budget)
-    return registry.run(kind, context, registry.Decision(kind, bytes_to_save=max(over, int(action.get("saves_bytes", 0)))))
+    # What must be saved: the prediction's upper band over the budget (the
+    # fix's own figure is what it could save, usually more than is needed).
+    high = max(int(result["decision"]["predicted"]), int(result["prediction"]["high_bytes"]))
+    return registry.run(kind, context, registry.Decision(kind, bytes_to_save=max(high - int(_state.budget), 1)))
 
 
 def _abort(result: dict, action: dict) -> None:

@@ -9,13 +9,11 @@ gradients and optimizer state are categorised exactly.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import sys
 import warnings
 
 from . import _C, census
-from .stats import stats
 
 _started = False
 # What the exit report says ended the run; the guard's abort sets "abort".
@@ -57,12 +55,3 @@ def _at_exit() -> None:
         print(f"oomguard: report: {error}", file=sys.stderr, flush=True)
     if exit_reason == "exit" and result["headline"]:  # an abort said its line already
         print(result["headline"], file=sys.stderr, flush=True)
-
-
-def write(report_dir: str) -> str:
-    """The Python-side stats (with the step-boundary census) as JSON."""
-    os.makedirs(report_dir, exist_ok=True)
-    path = os.path.join(report_dir, f"oomguard-stats-{os.getpid()}.json")
-    with open(path, "w") as f:
-        json.dump(stats(), f, indent=1)
-    return path

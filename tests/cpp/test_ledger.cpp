@@ -168,6 +168,29 @@ TEST(Ledger, StepPeaksCloseAtEachBoundary) {
   set_process_step(0);
 }
 
+TEST(Ledger, AStepKeepsWhatWasLiveWhenItClosed) {
+  Ledger ledger;
+  ledger.begin_step(1);
+  ledger.record(0x1000, 100, 0, 0, tag(Category::weights, Phase::forward, 1));
+  ledger.record(0x2000, 50, 0, 0, tag(Category::activations, Phase::forward, 1));
+  ledger.retag(0x2000, Category::gradients);  // the boundary's census
+  ledger.begin_step(2);
+  ledger.release(0x2000);
+  ledger.record(0x3000, 7, 0, 0, tag(Category::optimizer, Phase::optimizer, 2));
+  const auto peaks = ledger.step_peaks();
+  ASSERT_GE(peaks.size(), 2u);
+  const StepPeak& closed = peaks[peaks.size() - 2];
+  const StepPeak& open = peaks.back();
+  EXPECT_EQ(closed.step, 1);
+  EXPECT_EQ(at(closed.at_end, Category::weights), 100);
+  EXPECT_EQ(at(closed.at_end, Category::gradients), 50);
+  EXPECT_EQ(at(closed.at_end, Category::activations), 0);
+  EXPECT_EQ(open.step, 2);  // the open step: what is live now
+  EXPECT_EQ(at(open.at_end, Category::gradients), 0);
+  EXPECT_EQ(at(open.at_end, Category::optimizer), 7);
+  set_process_step(0);
+}
+
 TEST(Ledger, EventRingIsBoundedOrderedAndRecent) {
   Ledger ledger(/*event_capacity=*/Ledger::kShards * 4);
   for (std::uintptr_t i = 1; i <= 5000; ++i) {

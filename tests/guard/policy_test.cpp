@@ -116,3 +116,27 @@ TEST(Policy, FixesAreRankedByBytesSavedAndApplyToTheRun) {
   for (const char* kind : {"checkpointing", "micro_batch", "max_length", "lora", "optimizer_8bit"})
     EXPECT_NE(std::find(found.begin(), found.end(), kind), found.end()) << kind;
 }
+
+TEST(Policy, AModelOfItsOwnGetsCheckpointingCostedByItsBlockProfile) {
+  og::RunDescription run;  // no transformers config
+  run.optimizer = og::Optimizer::adamw;
+  run.trainable = {{"w", 1000, 1000}};
+  run.longest_batch = 8, run.longest_seq = 128;
+  og::StepObservation s;
+  s.step = 2, s.batch = 8, s.seq = 16, s.activations_peak = 2000000, s.peak_allocated = 20000000;
+  s.weights_bytes = 4000000, s.optimizer_bytes = 8000000, s.gradient_bytes = 4000000;
+  s.persistent_at_start = 12000000;
+  const auto checkpointing = [&](const og::RunDescription& r) -> const og::Suggestion* {
+    static std::vector<og::Suggestion> fixes;
+    fixes = og::rank_fixes(r, og::predict(r, {s}));
+    for (const auto& x : fixes)
+      if (x.kind == "checkpointing") return &x;
+    return nullptr;
+  };
+  EXPECT_EQ(checkpointing(run), nullptr);  // nothing to cost it with
+  run.blocks = 4, run.block_kept_per_token = 100;
+  const og::Suggestion* fix = checkpointing(run);
+  ASSERT_NE(fix, nullptr);
+  EXPECT_EQ(fix->saves_bytes, 4u * 100 * 8 * 128);  // 4 blocks x 100 bytes per token x 1024 tokens
+  EXPECT_NE(fix->description.find("4 blocks"), std::string::npos);
+}

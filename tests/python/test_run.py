@@ -3,7 +3,6 @@ exactly as install() in the script does, and keeps its exit code."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import subprocess
@@ -27,19 +26,19 @@ def test_run_gives_the_same_breakdown_as_install(tmp_path):
     installed = tmp_path / "installed.json"
     subprocess.run([sys.executable, SCRIPT, str(installed), "--install"], env=_env(), check=True, timeout=180)
 
-    (report_path,) = glob.glob(str(tmp_path / "reports" / "oomguard-stats-*.json"))
-    with open(report_path) as f:
+    with open(tmp_path / "reports" / "rank0" / "summary.json") as f:
         report = json.load(f)
     plain_expected = json.loads(plain.read_text())
     inside = json.loads(installed.read_text())
 
     # The script's own tensors at the last step boundary, oomguard run's
     # report, and install() in the script agree byte for byte.
-    under_run = {k: report["boundaries"][-1]["current"]["cpu"][k] for k in TRACKED}
+    closed = [s for s in report["steps"] if s["device"] == "cpu"][:-1]  # the open step last
+    under_run = {k: closed[-1]["at_end"][k] for k in TRACKED}
     assert under_run == plain_expected["expected"]
     assert inside["expected"] == plain_expected["expected"]
     assert {k: inside["boundary"]["cpu"][k] for k in TRACKED} == under_run
-    assert len(report["boundaries"]) == plain_expected["steps"]
+    assert len(closed) == plain_expected["steps"]
 
 
 def test_run_keeps_the_exit_code_and_installs_in_the_child():

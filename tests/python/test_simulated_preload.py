@@ -90,3 +90,21 @@ def test_a_budget_refuses_cudamalloc_in_a_program_that_is_not_python(tmp_path):
                            _program(), "5"], env=_env(tmp_path / "free"), capture_output=True, text=True, timeout=120)
     assert free.returncode == 0, free.stderr
     assert "refused=0" in free.stdout.split()
+
+
+def test_memory_outside_torch_reaches_the_guard_and_the_summary(tmp_path):
+    out = tmp_path / "non_torch.json"
+    script = os.path.join(REPO, "tests", "python", "scripts", "non_torch_check.py")
+    env = _env(tmp_path, OOMGUARD_CONF=f"report_dir:{tmp_path / 'reports'}")
+    result = subprocess.run([simulated.oomguard_cli(), "run", "--simulate", "A100-80GB", "--mode", "observe", "--",
+                             sys.executable, script, str(out)], env=env, capture_output=True, text=True, timeout=300,
+                            cwd=REPO)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(out.read_text())
+    # The simulated cuBLAS takes no workspace (docs/simulator.md): the only
+    # segment outside torch is the script's own cudaMalloc.
+    assert seen["non_torch_now"] == 64 * MIB, seen
+    assert seen["observed"] and all(n == 64 * MIB for n in seen["observed"]), seen
+    summary = json.loads((tmp_path / "reports" / "rank0" / "summary.json").read_text())
+    (device,) = [d for d in summary["devices"] if d["device"] == "cuda:0"]
+    assert device["non_torch_bytes"] == 64 * MIB

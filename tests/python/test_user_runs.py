@@ -61,6 +61,18 @@ class Run:
         return sorted(os.listdir(self.dir / "reports"))
 
 
+def _one_conf(options: list[str]) -> list[str]:
+    """The options with their --conf entries joined into one."""
+    out, conf = [], []
+    items = iter(options)
+    for option in items:
+        if option == "--conf":
+            conf.append(next(items))
+        else:
+            out.append(option)
+    return out + (["--conf", ",".join(conf)] if conf else [])
+
+
 def launch(tmp_path, script: str, *options: str, launcher: list[str] | None = None, args: list[str] | None = None,
            name: str = "run", timeout: int = 300) -> Run:
     """`oomguard run --mode cpu [options] -- [launcher] python script.py ...`."""
@@ -69,11 +81,7 @@ def launch(tmp_path, script: str, *options: str, launcher: list[str] | None = No
     program = [*(launcher or [sys.executable]), os.path.join(SCRIPTS, f"{script}.py"),
                "--output-dir", str(directory / "out"), "--facts", str(directory / "facts.json"),
                *(RUNS.get(script, []) if args is None else args)]
-    options = [*OPTIONS.get(script, []), *options]
-    conf = [options.pop(i + 1) for i in range(len(options) - 2, -1, -1) if options[i] == "--conf"]
-    options = [o for o in options if o != "--conf"]
-    if conf:
-        options += ["--conf", ",".join(conf)]
+    options = _one_conf([*OPTIONS.get(script, []), *options])
     command = ["oomguard", "run", "--mode", "cpu", "--report-dir", str(directory / "reports"), *options, "--", *program]
     proc = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=timeout, cwd=directory)
     return Run(directory, name, proc)
@@ -233,12 +241,18 @@ def test_torchrun_custom_loop_with_a_budget(tmp_path, unguarded):
 
 
 def test_accelerate_launch_ranks_write_their_own_reports(tmp_path):
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--cpu",
+    # `--cpu` would start one process (accelerate's simple launcher);
+    # `--multi_gpu` starts the ranks through torchrun's agent, and the
+    # script's Accelerator(cpu=True) makes them gloo ranks on the CPU.
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                 "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     run = launch(tmp_path, "custom_loop", launcher=launcher, args=["--accelerate"])
     assert run.proc.returncode == 0, run.output[-4000:]
     assert run.ranks() == ["rank0", "rank1"]
+    pids = set()
     for rank in (0, 1):
         summary, facts = run.summary(rank), run.facts(rank)
         assert summary["rank"] == rank
         assert_exact_categories(run, summary, facts)
+        pids.add(summary["pid"])
+    assert len(pids) == 2

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "oomguard/error.hpp"
+#include "oomguard/guard/report/headline.hpp"
 #include "oomguard/guard/report/pickle_writer.hpp"
 #include "oomguard/guard/report/rank_reports.hpp"
 #include "oomguard/guard/report/recorder.hpp"
@@ -282,7 +283,7 @@ TEST_F(Reports, OutOfMemoryIsKeptForTheExitReport) {
   EXPECT_EQ(at_oom["oom"]["by_category"]["optimizer"], 4096);
   write_report("", "exit");
   const json at_exit = json::parse(slurp(dir.path / "summary.json"));
-  EXPECT_EQ(at_exit["reason"], "exit");
+  EXPECT_EQ(at_exit["reason"], "out_of_memory");  // the process that ran out says so at exit too
   EXPECT_EQ(at_exit["oom"]["requested_bytes"], 12345);
 }
 
@@ -307,4 +308,34 @@ TEST_F(Reports, CliMergesRanksAndNamesAnEmptyDirectory) {
   const int status = std::system(bad.c_str());
   EXPECT_NE(WEXITSTATUS(status), 0);
   EXPECT_NE(slurp(empty.path / "err.txt").find("no reports under"), std::string::npos);
+}
+
+TEST(Headline, PeakByCategoryLargestFirstAndTheReportPath) {
+  const nlohmann::json summary = {
+      {"rank", 1},
+      {"device", "cuda:1"},
+      {"oom", nullptr},
+      {"peak",
+       {{"allocated_bytes", 100 << 20},
+        {"step", 5},
+        {"phase", "backward"},
+        {"by_category", {{"weights", 30 << 20}, {"activations", 69 << 20}, {"temporary", 1 << 19}, {"unknown", 0}}}}}};
+  EXPECT_EQ(oomguard::guard::report::headline(summary, "out/rank1"),
+            "oomguard: rank 1 peak 100.00 MiB on cuda:1 at step 5 (backward): activations 69.00 MiB, weights 30.00 MiB; "
+            "report: out/rank1/report.html");
+}
+
+TEST(Headline, AnOutOfMemoryNamesTheRefusal) {
+  const nlohmann::json summary = {
+      {"rank", 0},
+      {"oom", {{"step", 3}, {"phase", "forward"}, {"requested_bytes", 2 << 20}, {"allocated_bytes", 10 << 20}}},
+      {"peak", {{"allocated_bytes", 10 << 20}, {"by_category", nlohmann::json::object()}}}};
+  EXPECT_EQ(oomguard::guard::report::headline(summary, "d"),
+            "oomguard: rank 0 ran out of memory at step 3 (forward): 2.00 MiB refused with 10.00 MiB allocated; "
+            "report: d/report.html");
+}
+
+TEST(Headline, NothingAllocatedSaysNothing) {
+  const nlohmann::json summary = {{"oom", nullptr}, {"peak", {{"allocated_bytes", 0}, {"by_category", {}}}}};
+  EXPECT_EQ(oomguard::guard::report::headline(summary, "d"), "");
 }

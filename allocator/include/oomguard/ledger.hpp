@@ -139,6 +139,10 @@ struct StepPeak {
   int device = 0;
   std::int64_t peak_allocated = 0;
   CategoryBytes peak_by_category{};
+  // What was live when the step closed (begin_step of the next one): after
+  // the boundary's census, so gradients and optimizer state are exact. The
+  // open step's entry holds the bytes live now.
+  CategoryBytes at_end{};
 };
 
 struct LedgerCounters {
@@ -171,6 +175,11 @@ class Ledger {
   // because a segment and the first block carved from it share an address;
   // what PyTorch does not own is segments() minus PyTorch's reserved bytes.
   static Ledger& segments();
+  // Device memory outside PyTorch now: what the driver handed out on
+  // `device` (segments(), fed by LD_PRELOAD or CUPTI) beyond the segments
+  // PyTorch's allocator reported to global(); 0 when neither hook runs or
+  // when PyTorch's view is the larger (a segment seen by one side only).
+  static std::int64_t non_torch_bytes(int device);
 
   // Record a new live allocation tagged with `tag`. An address still live is
   // released first (its free was missed) and counted in replaced_records.

@@ -111,7 +111,8 @@ json build_summary(const std::string& reason) {
                        {"peak", category_bytes_json(s.peak)},
                        {"peak_breakdown", category_bytes_json(s.peak_breakdown)},
                        {"peak_step", s.peak_step},
-                       {"peak_phase", name(s.peak_phase)}});
+                       {"peak_phase", name(s.peak_phase)},
+                       {"non_torch_bytes", Ledger::non_torch_bytes(s.device)}});
     // Devices peak at different moments: the sum bounds the process's peak.
     peak_allocated += s.peak_allocated;
     peak_reserved += s.peak_reserved;
@@ -197,7 +198,8 @@ json build_summary(const std::string& reason) {
     steps.push_back({{"step", p.step},
                      {"device", device_label(p.device)},
                      {"peak_allocated_bytes", p.peak_allocated},
-                     {"category_peaks", category_bytes_json(p.peak_by_category)}});
+                     {"category_peaks", category_bytes_json(p.peak_by_category)},
+                     {"at_end", category_bytes_json(p.at_end)}});
   }
 
   const auto now = std::chrono::system_clock::now().time_since_epoch();

@@ -134,6 +134,8 @@ void bind_guard(py::module_& m) {
       if (it->device == device) return it->peak_allocated;
     return 0;
   }, py::arg("device"), "The peak allocated bytes of the open step so far on a device.");
+  m.def("non_torch_bytes", &Ledger::non_torch_bytes, py::arg("device"),
+        "Device memory outside PyTorch now (driver segments seen by LD_PRELOAD or CUPTI beyond PyTorch's).");
   m.def("device_memory", [](int device) {
     const DeviceStats s = Ledger::global().device_stats(device);
     return py::make_tuple(s.allocated, s.peak_allocated, s.reserved, s.peak_reserved);

@@ -131,45 +131,65 @@ def disable(model: torch.nn.Module) -> None:
 
 class BlockProfile:
     """Bytes each block adds to the activations category in one training
-    forward, less its output: what checkpointing it would save."""
+    forward, less its output: what checkpointing it would save. Kept per
+    token of the block's input (batch x sequence), so that the figure scales
+    to the predicted peak's shape."""
 
     def __init__(self, model: torch.nn.Module):
         # Only the blocks' hooks refer to the profile, and the model to it:
         # it lives and dies with the model.
         self._model = weakref.ref(model)
         self.kept: dict[int, int] = {}
-        self._start: dict[int, int] = {}
+        self.kept_per_token: dict[int, float] = {}
+        self.blocks = 0
+        self._start: dict[int, tuple[int, int]] = {}
         self._handles = []
         for i, block in enumerate(find_blocks(model)):
-            self._handles.append(block.register_forward_pre_hook(functools.partial(self._pre, i)))
-            self._handles.append(block.register_forward_hook(functools.partial(self._post, i)))
+            self.blocks += 1
+            self._handles.append(block.register_forward_pre_hook(functools.partial(self._pre, i), with_kwargs=True))
+            self._handles.append(block.register_forward_hook(functools.partial(self._post, i), with_kwargs=True))
 
     @staticmethod
     def _activations() -> int:
         return sum(d.get("activations", 0) for d in _C.current_by_category().values())
 
-    def _pre(self, i, module, args):
+    @staticmethod
+    def _tokens(args, kwargs) -> int:
+        first = args[0] if args else next(iter(kwargs.values()), None) if kwargs else None
+        if isinstance(first, torch.Tensor) and first.dim() >= 2:
+            return int(first.shape[0] * first.shape[1])
+        return 0
+
+    def _pre(self, i, module, args, kwargs):
         # Not in backward: a recomputed block's tensors are backward temporaries.
         if (module.training and torch.is_grad_enabled() and not getattr(module, _MARK, False)
                 and _C.phase() == "forward"):
-            self._start[i] = self._activations()
+            self._start[i] = (self._activations(), self._tokens(args, kwargs))
 
-    def _post(self, i, module, args, output):
+    def _post(self, i, module, args, kwargs, output):
         start = self._start.pop(i, None)
         if start is None:
             return
         first = output[0] if isinstance(output, (tuple, list)) else output
         out_bytes = first.untyped_storage().nbytes() if isinstance(first, torch.Tensor) else 0
-        self.kept[i] = max(self._activations() - start - out_bytes, 0)
+        kept = max(self._activations() - start[0] - out_bytes, 0)
+        self.kept[i] = kept
+        if start[1]:
+            self.kept_per_token[i] = kept / start[1]
 
     def per_block_bytes(self) -> int | None:
         return max(self.kept.values()) if self.kept else None
+
+    def per_token(self) -> float | None:
+        """The most one block keeps per input token (None before a training forward)."""
+        return max(self.kept_per_token.values()) if self.kept_per_token else None
 
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
         self.kept.clear()
+        self.kept_per_token.clear()
         model = self._model()
         if model is not None and getattr(model, _PROFILE, None) is self:
             object.__delattr__(model, _PROFILE)
@@ -178,10 +198,14 @@ class BlockProfile:
 _PROFILE = "_oomguard_block_profile"
 
 
+def profile_of(model: torch.nn.Module) -> BlockProfile | None:
+    return vars(model).get(_PROFILE)
+
+
 def profile_blocks(model: torch.nn.Module) -> BlockProfile:
     """Measure per-block activation bytes on the next training forwards (the
     guard calls this when it discovers the model; cheap: two reads per block)."""
-    profile = getattr(model, _PROFILE, None)
+    profile = profile_of(model)
     if profile is None:
         profile = BlockProfile(model)
         object.__setattr__(model, _PROFILE, profile)  # not a submodule, not in the state dict
@@ -202,11 +226,15 @@ def per_block_bytes(context: ActionContext, decision: Decision, model: torch.nn.
         return int(decision.per_block_bytes), "decision"
     if context.prediction.get("activation_bytes_per_block"):
         return int(context.prediction["activation_bytes_per_block"]), "prediction"
+    profile = profile_of(model)
+    per_token = profile.per_token() if profile is not None else None
+    tokens = int(context.prediction.get("longest_batch", 0)) * int(context.prediction.get("longest_seq", 0))
+    if per_token and tokens:
+        return int(per_token * tokens), "block profile"
     scale = float(context.prediction.get("activation_scale", 1.0))
-    profile = getattr(model, _PROFILE, None)
     measured = profile.per_block_bytes() if profile is not None else None
     if measured:
-        return int(measured * scale), "block profile"
+        return int(measured * scale), "block profile, scaled"
     n = max(len(find_blocks(model)), 1)
     return int(_activation_peak(context.stats()) * scale / n), "activation peak / blocks"
 

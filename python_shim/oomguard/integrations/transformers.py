@@ -90,11 +90,6 @@ def _make_callback_class():
             import oomguard
 
             self.stats = oomguard.stats()
-            handle = oomguard.installed()
-            if handle is not None and handle.config.report_dir:
-                from .. import reports
-
-                reports.write(handle.config.report_dir)
 
     OOMGuardCallback.__module__ = __name__
     _callback_class = OOMGuardCallback

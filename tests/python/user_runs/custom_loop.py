@@ -48,10 +48,15 @@ def main():
     parser.add_argument("--facts")
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--accelerate", action="store_true", help="through accelerate.Accelerator")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    model = TinyLM()
+    device = torch.device(args.device)
+    if device.type == "cuda" and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    model = TinyLM().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     accelerator = None
     if args.accelerate:
@@ -60,10 +65,11 @@ def main():
         accelerator = Accelerator(cpu=True)
         model, optimizer = accelerator.prepare(model, optimizer)
     elif "RANK" in os.environ:
-        torch.distributed.init_process_group("gloo")
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
         model = torch.nn.parallel.DistributedDataParallel(model)
     generator = torch.Generator().manual_seed(1)
     for ids in batches(args.steps, 8, args.steps - 2, 128, generator):
+        ids = ids.to(device)
         logits = model(ids[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
         if accelerator is not None:
