@@ -43,9 +43,9 @@ def test_nothing_fits_aborts_at_step_2_with_a_post_mortem(tmp_path, whole):
     kinds = [a["kind"] for a in result["actions"]]
     assert kinds == ["warn", "abort"]
     assert all(a["step"] == 2 for a in result["actions"])
-    assert "aborting at step 2" in proc.stdout
-    assert "budget" in proc.stdout
-    report = re.search(r"Post-mortem: (\S+)", proc.stdout).group(1)
+    assert proc.stderr.count("aborting at step 2") == 1  # one line, on stderr
+    assert "budget" in proc.stderr
+    report = re.search(r"Post-mortem: (\S+)", proc.stderr).group(1)
     assert report.startswith(str(reports))
     with open(report) as f:
         text = f.read()

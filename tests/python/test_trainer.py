@@ -53,3 +53,32 @@ def test_trainer_breakdown_through_the_auto_attached_callback(tmp_path):
     for boundary in boundaries:
         assert boundary["current"]["cpu"]["gradients"] == expected["adapters"]
         assert boundary["current"]["cpu"]["adapters"] == expected["adapters"]
+
+
+def test_the_callbacks_figures_reach_the_loggers_and_log_history(tmp_path):
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    class Tracker(TrainerCallback):
+        """Stands for TensorBoard / W&B: it records what on_log hands it."""
+
+        def __init__(self):
+            self.logged: list[dict] = []
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            self.logged.append(dict(logs))
+
+    tracker = Tracker()
+    model = tiny_llama(layers=2)
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=2, per_device_train_batch_size=2,
+                             learning_rate=1e-3, save_strategy="no", report_to=[], use_cpu=True,
+                             logging_steps=1, disable_tqdm=True, dataloader_num_workers=0)
+    trainer = Trainer(model=model, args=args, train_dataset=_Tokens(), callbacks=[tracker])
+    callbacks = trainer.callback_handler.callbacks
+    ours = next(i for i, c in enumerate(callbacks) if isinstance(c, OOMGuardCallback))
+    assert ours < callbacks.index(tracker)  # before the loggers
+    trainer.train()
+    key = "oomguard/cpu/peak_allocated_mib"
+    training_logs = [logs for logs in tracker.logged if "loss" in logs]
+    assert len(training_logs) == 2 and all(logs[key] > 0 for logs in training_logs)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    assert [h[key] for h in history] == [logs[key] for logs in training_logs]

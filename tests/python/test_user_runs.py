@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -240,13 +241,32 @@ def test_torchrun_custom_loop_with_a_budget(tmp_path, unguarded):
         assert "checkpoint" in [a["kind"] for a in summary["actions"]]
 
 
+# `--cpu` would start one process (accelerate's simple launcher);
+# `--multi_gpu` starts the ranks through torchrun's agent, and the script's
+# Accelerator(cpu=True) makes them gloo ranks on the CPU.
+def accelerate_launch() -> list[str]:
+    """accelerate's launcher on a free port (its default, 29500, may be held
+    by another run on the machine)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+            "--num_machines", "1", "--main_process_port", str(port), "--mixed_precision", "no",
+            "--dynamo_backend", "no"]
+
+
+def test_accelerate_launch_with_a_budget_checkpoints_on_every_rank(tmp_path, unguarded):
+    budget = between(unguarded["custom_loop"].summary(), 0.5)
+    run = launch(tmp_path, "custom_loop", "--budget", str(budget), launcher=accelerate_launch(), args=["--accelerate"])
+    assert run.proc.returncode == 0, run.output[-4000:]
+    for rank in (0, 1):
+        summary = run.summary(rank)
+        assert summary["peak"]["allocated_bytes"] <= budget
+        assert [a["kind"] for a in summary["actions"]][:2] == ["warn", "checkpoint"]
+
+
 def test_accelerate_launch_ranks_write_their_own_reports(tmp_path):
-    # `--cpu` would start one process (accelerate's simple launcher);
-    # `--multi_gpu` starts the ranks through torchrun's agent, and the
-    # script's Accelerator(cpu=True) makes them gloo ranks on the CPU.
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    run = launch(tmp_path, "custom_loop", launcher=launcher, args=["--accelerate"])
+    run = launch(tmp_path, "custom_loop", launcher=accelerate_launch(), args=["--accelerate"])
     assert run.proc.returncode == 0, run.output[-4000:]
     assert run.ranks() == ["rank0", "rank1"]
     pids = set()

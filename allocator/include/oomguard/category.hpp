@@ -46,12 +46,17 @@ Phase parse_phase(std::string_view text);
 // The category an untagged allocation gets from the phase it happens in:
 // forward tensors are saved activations, backward ones are temporaries (the
 // gradients are retagged by the census), save-phase copies are checkpoint I/O.
+// The optimizer step's are temporaries too: the state it creates on its
+// first step is retagged `optimizer` by the census at the boundary (and the
+// breakdown at the peak follows that retag, Note [The breakdown at the
+// peak]), while foreach AdamW's one-parameter-sized intermediates die inside
+// the step and are what they look like, temporaries.
 constexpr Category default_category(Phase p) {
   switch (p) {
     case Phase::forward: return Category::activations;
     case Phase::eval: return Category::activations;
     case Phase::backward: return Category::temporary;
-    case Phase::optimizer: return Category::optimizer;
+    case Phase::optimizer: return Category::temporary;
     case Phase::save: return Category::checkpoint;
     case Phase::idle: break;
   }

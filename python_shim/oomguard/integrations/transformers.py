@@ -73,9 +73,9 @@ def _make_callback_class():
                                  "current": {d: v["current"] for d, v in self.stats["devices"].items()}})
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            # Note [The callback logs first]: this callback is the first in
-            # the Trainer's list, so the loggers after it (TensorBoard, W&B,
-            # ...) see these keys in `logs`; log_history took its copy of
+            # Note [The callback logs first]: this callback comes before the
+            # loggers in the Trainer's list, so they (TensorBoard, W&B, ...)
+            # see these keys in `logs`; log_history took its copy of
             # `logs` before the callbacks ran, so the keys go there too.
             if not self.log_categories or logs is None or self.stats is None:
                 return
@@ -104,6 +104,16 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
+def _first_logger_index(callbacks) -> int:
+    """Note [The callback logs first]: right after the Trainer's flow
+    callback (which decides at on_step_end whether this step saves, and the
+    save guard must see that), before every logger and the user's callbacks."""
+    from transformers.trainer_callback import DefaultFlowCallback
+
+    flow = [i for i, c in enumerate(callbacks) if isinstance(c, DefaultFlowCallback)]
+    return flow[-1] + 1 if flow else 0
+
+
 def _attach_to_trainer(module) -> None:
     trainer_class = module.Trainer
     original = trainer_class.__init__
@@ -115,7 +125,7 @@ def _attach_to_trainer(module) -> None:
         callbacks = self.callback_handler.callbacks
         callback_class = _make_callback_class()
         if not any(isinstance(c, callback_class) for c in callbacks):
-            callbacks.insert(0, callback_class(trainer=self))  # Note [The callback logs first]
+            callbacks.insert(_first_logger_index(callbacks), callback_class(trainer=self))
 
     __init__.__oomguard_wrapped__ = True
     __init__.__wrapped__ = original
