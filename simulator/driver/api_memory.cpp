@@ -62,28 +62,7 @@ OOMGUARD_SIM_DRIVER_API CUresult cuMemFree_v2(CUdeviceptr pointer) {
   if (CUresult r = check_capture_safe(*driver); r != CUDA_SUCCESS) return r;
   Device* device = driver->device_of(pointer);
   if (!device) return CUDA_ERROR_INVALID_VALUE;
-  MemoryPool* pool = nullptr;
-  std::size_t block = 0;
-  {
-    std::lock_guard lock(device->mutex);
-    auto it = device->regions.find(pointer);
-    if (it == device->regions.end() || it->second.kind == RegionKind::reservation) return CUDA_ERROR_INVALID_VALUE;
-    if (it->second.kind == RegionKind::linear) {
-      device->uncharge(it->second.charged);
-      device->return_addresses(pointer, it->second.charged);
-      ++device->counters.frees;
-      oomguard_sim_log(2, "driver: cuMemFree(0x%llx) on device %d (%zu bytes)", static_cast<unsigned long long>(pointer),
-                       device->ordinal, it->second.size);
-      device->regions.erase(it);
-      return CUDA_SUCCESS;
-    }
-    // cuMemFree of a pool block frees it at once, as cuMemFreeAsync would.
-    pool = it->second.pool;
-    block = it->second.charged;
-    device->regions.erase(it);
-  }
-  pool->release_block(pointer, block);
-  return CUDA_SUCCESS;
+  return device->free_allocation(pointer, "cuMemFree");
 }
 
 OOMGUARD_SIM_DRIVER_API CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {

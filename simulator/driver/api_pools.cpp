@@ -61,26 +61,8 @@ OOMGUARD_SIM_DRIVER_API CUresult cuMemFreeAsync(CUdeviceptr pointer, CUstream st
   if (CUresult r = stream_operation(*driver, stream, CU_GRAPH_NODE_TYPE_MEM_FREE, captured); r != CUDA_SUCCESS) {
     return r;
   }
-  MemoryPool* pool = nullptr;
-  std::size_t block = 0;
-  {
-    std::lock_guard lock(device->mutex);
-    auto it = device->regions.find(pointer);
-    if (it == device->regions.end() || it->second.kind == RegionKind::reservation) return CUDA_ERROR_INVALID_VALUE;
-    if (it->second.kind == RegionKind::linear) {
-      // A cuMemAlloc'd pointer freed stream-ordered: freed now.
-      device->uncharge(it->second.charged);
-      device->return_addresses(pointer, it->second.charged);
-      ++device->counters.frees;
-      device->regions.erase(it);
-      return CUDA_SUCCESS;
-    }
-    pool = it->second.pool;
-    block = it->second.charged;
-    device->regions.erase(it);
-  }
-  pool->release_block(pointer, block);
-  return CUDA_SUCCESS;
+  // Stream-ordered in CUDA; freed now here (a cuMemAlloc'd pointer too).
+  return device->free_allocation(pointer, "cuMemFreeAsync");
 }
 
 OOMGUARD_SIM_DRIVER_API CUresult cuDeviceGetDefaultMemPool(CUmemoryPool* handle, CUdevice ordinal) {

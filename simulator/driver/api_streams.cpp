@@ -139,49 +139,39 @@ OOMGUARD_SIM_DRIVER_API CUresult cuStreamDestroy_v2(CUstream handle) {
 #undef cuStreamDestroy
 OOMGUARD_SIM_ALIAS(cuStreamDestroy, cuStreamDestroy_v2)
 
-OOMGUARD_SIM_DRIVER_API CUresult cuStreamGetPriority(CUstream handle, int* priority) {
+namespace {
+
+// The stream getters: resolve the handle, write one property of it.
+template <typename T, typename Read>
+CUresult stream_property(CUstream handle, T* out, Read read) {
   OOMGUARD_SIM_REQUIRE_DRIVER(driver);
-  if (!priority) return CUDA_ERROR_INVALID_VALUE;
+  if (!out) return CUDA_ERROR_INVALID_VALUE;
   Stream* stream = nullptr;
   if (CUresult r = resolve_stream(*driver, handle, stream); r != CUDA_SUCCESS) return r;
-  *priority = stream->priority;
+  *out = read(*stream);
   return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+OOMGUARD_SIM_DRIVER_API CUresult cuStreamGetPriority(CUstream handle, int* priority) {
+  return stream_property(handle, priority, [](const Stream& s) { return s.priority; });
 }
 
 OOMGUARD_SIM_DRIVER_API CUresult cuStreamGetFlags(CUstream handle, unsigned int* flags) {
-  OOMGUARD_SIM_REQUIRE_DRIVER(driver);
-  if (!flags) return CUDA_ERROR_INVALID_VALUE;
-  Stream* stream = nullptr;
-  if (CUresult r = resolve_stream(*driver, handle, stream); r != CUDA_SUCCESS) return r;
-  *flags = stream->flags;
-  return CUDA_SUCCESS;
+  return stream_property(handle, flags, [](const Stream& s) { return s.flags; });
 }
 
 OOMGUARD_SIM_DRIVER_API CUresult cuStreamGetId(CUstream handle, unsigned long long* id) {
-  OOMGUARD_SIM_REQUIRE_DRIVER(driver);
-  if (!id) return CUDA_ERROR_INVALID_VALUE;
-  Stream* stream = nullptr;
-  if (CUresult r = resolve_stream(*driver, handle, stream); r != CUDA_SUCCESS) return r;
-  *id = stream->id;
-  return CUDA_SUCCESS;
+  return stream_property(handle, id, [](const Stream& s) { return static_cast<unsigned long long>(s.id); });
 }
 
 OOMGUARD_SIM_DRIVER_API CUresult cuStreamGetDevice(CUstream handle, CUdevice* ordinal) {
-  OOMGUARD_SIM_REQUIRE_DRIVER(driver);
-  if (!ordinal) return CUDA_ERROR_INVALID_VALUE;
-  Stream* stream = nullptr;
-  if (CUresult r = resolve_stream(*driver, handle, stream); r != CUDA_SUCCESS) return r;
-  *ordinal = stream->device->ordinal;
-  return CUDA_SUCCESS;
+  return stream_property(handle, ordinal, [](const Stream& s) { return static_cast<CUdevice>(s.device->ordinal); });
 }
 
 OOMGUARD_SIM_DRIVER_API CUresult cuStreamGetCtx(CUstream handle, CUcontext* context) {
-  OOMGUARD_SIM_REQUIRE_DRIVER(driver);
-  if (!context) return CUDA_ERROR_INVALID_VALUE;
-  Stream* stream = nullptr;
-  if (CUresult r = resolve_stream(*driver, handle, stream); r != CUDA_SUCCESS) return r;
-  *context = reinterpret_cast<CUcontext>(stream->context);
-  return CUDA_SUCCESS;
+  return stream_property(handle, context, [](const Stream& s) { return reinterpret_cast<CUcontext>(s.context); });
 }
 
 OOMGUARD_SIM_DRIVER_API CUresult cuStreamQuery(CUstream handle) {

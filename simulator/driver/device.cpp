@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "log.hpp"
+#include "memory_pool.hpp"
 #include "oomguard_sim/sim_api.h"
 
 namespace oomguard::sim {
@@ -87,6 +88,31 @@ std::map<std::uintptr_t, Region>::iterator Device::region_containing(std::uintpt
   if (it == regions.begin()) return regions.end();
   --it;
   return address < it->first + it->second.size ? it : regions.end();
+}
+
+CUresult Device::free_allocation(std::uintptr_t pointer, const char* caller) {
+  MemoryPool* pool = nullptr;
+  std::size_t block = 0;
+  {
+    std::lock_guard lock(mutex);
+    auto it = regions.find(pointer);
+    if (it == regions.end() || it->second.kind == RegionKind::reservation) return CUDA_ERROR_INVALID_VALUE;
+    if (it->second.kind == RegionKind::linear) {
+      uncharge(it->second.charged);
+      return_addresses(pointer, it->second.charged);
+      ++counters.frees;
+      oomguard_sim_log(2, "driver: %s(0x%llx) on device %d (%zu bytes)", caller,
+                       static_cast<unsigned long long>(pointer), ordinal, it->second.size);
+      regions.erase(it);
+      return CUDA_SUCCESS;
+    }
+    // A pool block is freed at once, by cuMemFree as by cuMemFreeAsync.
+    pool = it->second.pool;
+    block = it->second.charged;
+    regions.erase(it);
+  }
+  pool->release_block(pointer, block);
+  return CUDA_SUCCESS;
 }
 
 }  // namespace oomguard::sim

@@ -123,6 +123,12 @@ class Device {
   std::optional<std::uintptr_t> take_addresses(std::size_t size, std::size_t alignment, std::uintptr_t hint = 0);
   void return_addresses(std::uintptr_t begin, std::size_t size);
 
+  // cuMemFree and cuMemFreeAsync: forget the allocation that starts at
+  // `pointer` (takes `mutex`; a pool block goes back to its pool after it is
+  // dropped, Note [Device locking]). CUDA_ERROR_INVALID_VALUE when no
+  // allocation starts there or it is a reservation.
+  CUresult free_allocation(std::uintptr_t pointer, const char* caller);
+
   // The region holding `address` (with `mutex` held), or regions.end().
   std::map<std::uintptr_t, Region>::iterator region_containing(std::uintptr_t address);
 

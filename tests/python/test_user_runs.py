@@ -257,7 +257,8 @@ def accelerate_launch() -> list[str]:
 
 def test_accelerate_launch_with_a_budget_checkpoints_on_every_rank(tmp_path, unguarded):
     budget = between(unguarded["custom_loop"].summary(), 0.5)
-    run = launch(tmp_path, "custom_loop", "--budget", str(budget), launcher=accelerate_launch(), args=["--accelerate"])
+    run = launch(tmp_path, "custom_loop", "--budget", str(budget), launcher=accelerate_launch(),
+                 args=["--accelerate"])
     assert run.proc.returncode == 0, run.output[-4000:]
     for rank in (0, 1):
         summary = run.summary(rank)
