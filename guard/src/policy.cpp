@@ -163,8 +163,9 @@ Decision decide_with_ratio(double ratio, const Prediction& p, const std::vector<
   d.after_actions = bytes_of(static_cast<double>(d.predicted) - saved);
   if (need > 0 && listed("abort")) {
     d.actions.push_back({"abort",
+                         // The ratio may be another rank's (decide_with_ratio): name its peak.
                          fmt::format("predicted peak {} is {} over the budget {} and no configured action frees it",
-                                     format_bytes(d.predicted), format_bytes(bytes_of(ratio * budget - budget)),
+                                     format_bytes(bytes_of(ratio * budget)), format_bytes(bytes_of(ratio * budget - budget)),
                                      format_bytes(config.budget)),
                          0});
     d.summary = "nothing fits: abort";

@@ -448,7 +448,10 @@ def _act(result: dict) -> bool:
 
 
 def _after_action(kind: str) -> None:
-    """What the prediction must know of an action that changed the run."""
+    """What the prediction must know of an action that changed the run: the
+    steps measured before it describe a run that no longer exists, so the
+    next prediction starts from the steps after it."""
+    _state.observations.clear()
     if kind == "micro_batch" and _state.hints.get("longest_batch", 0) >= 2:
         _state.hints["longest_batch"] = (_state.hints["longest_batch"] + 1) // 2
 

@@ -277,3 +277,17 @@ def test_accelerate_launch_ranks_write_their_own_reports(tmp_path):
         assert_exact_categories(run, summary, facts)
         pids.add(summary["pid"])
     assert len(pids) == 2
+
+
+def test_torchrun_trainer_with_a_budget_fits_on_every_rank(tmp_path, unguarded):
+    budget = between(unguarded["trainer_full"].summary(), 0.5)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    run = launch(tmp_path, "trainer_full", "--budget", str(budget), launcher=launcher, args=["--seed", "1"])
+    assert run.proc.returncode == 0, run.output[-4000:]
+    kinds = []
+    for rank in (0, 1):
+        summary = run.summary(rank)
+        assert summary["rank"] == rank
+        assert summary["peak"]["allocated_bytes"] <= budget, (rank, summary["peak"], budget)
+        kinds.append([a["kind"] for a in summary["actions"]])
+    assert kinds[0] == kinds[1] and kinds[0][:2] == ["warn", "checkpoint"], kinds
