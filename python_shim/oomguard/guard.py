@@ -240,10 +240,7 @@ def _static_check(model) -> None:
     if result["fits"]:
         return
     if "abort" in _state.actions:
-        _record("abort", result["message"], 0)
-        report = write_post_mortem(ABORT_REASON)
-        _say(f"oomguard: aborting before the first step: {result['message']}. Post-mortem: {report}")
-        raise GuardAbort(ABORT_EXIT_CODE)
+        _stop(result["message"], f"oomguard: aborting before the first step: {result['message']}.")
     if "warn" in _state.actions:
         _record("warn", result["message"], 0)
         _say(f"oomguard: {result['message']}")
@@ -505,7 +502,12 @@ def _abort(result: dict, action: dict) -> None:
     message = (f"oomguard: aborting at step {_state.steps}: {action['detail']}. Predicted peak "
                f"{p['peak_allocated_bytes'] / 2**20:.1f} MiB allocated ({p['peak_reserved_bytes'] / 2**20:.1f} MiB "
                f"reserved) in {p['phase']} ({p['reason']}), budget {_state.budget / 2**20:.1f} MiB.")
-    _record("abort", action["detail"], 0)
+    _stop(action["detail"], message)
+
+
+def _stop(detail: str, message: str) -> None:
+    """Record the abort, write the post-mortem, say it once, exit with 3."""
+    _record("abort", detail, 0)
     report = write_post_mortem(ABORT_REASON)
     _say(f"{message} Post-mortem: {report}")
     raise GuardAbort(ABORT_EXIT_CODE)

@@ -88,6 +88,9 @@ def launch(tmp_path, script: str, *options: str, launcher: list[str] | None = No
     return Run(directory, name, proc)
 
 
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
 def step_peaks(summary: dict) -> list[int]:
     return [s["peak_allocated_bytes"] for s in summary["steps"]]
 
@@ -214,8 +217,7 @@ def test_a_budget_below_the_static_bytes_stops_before_the_first_forward(tmp_path
 
 
 def test_torchrun_ranks_write_their_own_reports(tmp_path):
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    run = launch(tmp_path, "trainer_full", launcher=launcher, args=["--seed", "1"])
+    run = launch(tmp_path, "trainer_full", launcher=TORCHRUN, args=["--seed", "1"])
     assert run.proc.returncode == 0, run.output[-4000:]
     assert run.ranks() == ["rank0", "rank1"]
     pids = set()
@@ -232,8 +234,7 @@ def test_torchrun_ranks_write_their_own_reports(tmp_path):
 
 def test_torchrun_custom_loop_with_a_budget(tmp_path, unguarded):
     budget = between(unguarded["custom_loop"].summary(), 0.5)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    run = launch(tmp_path, "custom_loop", "--budget", str(budget), launcher=launcher)
+    run = launch(tmp_path, "custom_loop", "--budget", str(budget), launcher=TORCHRUN)
     assert run.proc.returncode == 0, run.output[-4000:]
     for rank in (0, 1):
         summary = run.summary(rank)
@@ -281,8 +282,7 @@ def test_accelerate_launch_ranks_write_their_own_reports(tmp_path):
 
 def test_torchrun_trainer_with_a_budget_fits_on_every_rank(tmp_path, unguarded):
     budget = between(unguarded["trainer_full"].summary(), 0.5)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    run = launch(tmp_path, "trainer_full", "--budget", str(budget), launcher=launcher, args=["--seed", "1"])
+    run = launch(tmp_path, "trainer_full", "--budget", str(budget), launcher=TORCHRUN, args=["--seed", "1"])
     assert run.proc.returncode == 0, run.output[-4000:]
     kinds = []
     for rank in (0, 1):

@@ -207,7 +207,11 @@ def profile_blocks(model: torch.nn.Module) -> BlockProfile:
     guard calls this when it discovers the model; cheap: two reads per block)."""
     profile = profile_of(model)
     if profile is None:
-        profile = BlockProfile(model)
+        # A wrapper (DDP, accelerate) seen after the model it wraps shares the
+        # inner model's profile: its blocks are the same, and a second set of
+        # hooks would measure each block twice.
+        inner = (profile_of(m) for m in model.modules() if m is not model)
+        profile = next((p for p in inner if p is not None), None) or BlockProfile(model)
         object.__setattr__(model, _PROFILE, profile)  # not a submodule, not in the state dict
     return profile
 
