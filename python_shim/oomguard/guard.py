@@ -62,6 +62,7 @@ import weakref
 import torch
 
 from . import _C, census, config, phases
+from .run_description import forget as forget_run_description
 from .run_description import lengths_of, longest_batch, run_description
 
 KEYS = ("actions", "warn_at", "predict_after", "max_seq_len")
@@ -106,7 +107,6 @@ class _State:
         self.cannot_act: set[str] = set()  # remediations that said they cannot act
         self.static_checked = False
         self.last: dict | None = None
-        self.hook = None
         self.optimizer_hook = None
         self.train_peak = 0  # the open step's peak when its optimizer phase began
 
@@ -165,10 +165,7 @@ def install(cfg) -> None:
         census.on_new_model.append(_on_new_model)
         for model in list(census.models):
             _profile_blocks(model)
-    if _state.hook is None:
-        import torch.nn.modules.module as modules
-
-        _state.hook = modules.register_module_forward_pre_hook(_embedding_pre)
+            _watch_embeddings(model)
     if _state.optimizer_hook is None:
         import torch.optim.optimizer as optim
 
@@ -249,6 +246,20 @@ def _static_check(model) -> None:
 def _on_new_model(model) -> None:
     _static_check(model)
     _profile_blocks(model)
+    _watch_embeddings(model)
+
+
+_EMBEDDING_WATCHED = "_oomguard_embedding_watched"
+
+
+def _watch_embeddings(model) -> None:
+    """A pre-hook on each token embedding of a discovered model, for the
+    micro-batch shapes (a hook of their own, not a global one: Note [One
+    global hook, and only at the outermost forward] in phases.py)."""
+    for module in model.modules():
+        if type(module) is torch.nn.Embedding and not vars(module).get(_EMBEDDING_WATCHED):
+            module.register_forward_pre_hook(_embedding_pre)
+            object.__setattr__(module, _EMBEDDING_WATCHED, True)  # not a buffer, not in the state dict
 
 
 def _profile_blocks(model) -> None:
@@ -267,7 +278,7 @@ def _profile_blocks(model) -> None:
 def _embedding_pre(module, args):
     """Micro-batch shapes, from the token embedding's input (it sees the ids
     whether the model was called with positional or keyword arguments)."""
-    if type(module) is not torch.nn.Embedding or not module.training or not torch.is_grad_enabled():
+    if not module.training or not torch.is_grad_enabled():
         return
     if not args or not isinstance(args[0], torch.Tensor) or args[0].dim() != 2:
         return
@@ -394,7 +405,7 @@ def _block_hints() -> dict:
     per_token = profile.per_token() if profile is not None else None
     if not per_token:
         return {}
-    return {"blocks": profile.blocks - checkpoint.checkpointed_blocks(model), "block_kept_per_token": per_token}
+    return {"blocks": profile.blocks - profile.checkpointed(), "block_kept_per_token": per_token}
 
 
 def _evaluate(distributed: bool) -> dict:
@@ -449,6 +460,7 @@ def _after_action(kind: str) -> None:
     steps measured before it describe a run that no longer exists, so the
     next prediction starts from the steps after it."""
     _state.observations.clear()
+    forget_run_description()
     if kind == "micro_batch" and _state.hints.get("longest_batch", 0) >= 2:
         _state.hints["longest_batch"] = (_state.hints["longest_batch"] + 1) // 2
 

@@ -29,7 +29,6 @@ import torch
 
 from . import _C, census
 
-_local = threading.local()
 _handles: list = []
 _restore: list = []  # (owner, attribute, original)
 _on_step_end: list = []
@@ -38,25 +37,44 @@ boundaries: list[dict] = []  # current bytes by category at each step boundary
 MAX_BOUNDARIES = 1 << 14
 
 
-def _depth() -> int:
-    return getattr(_local, "depth", 0)
+# Note [One global hook, and only at the outermost forward]
+# Every module call pays for a global module hook, and a 1.1B Llama makes
+# about 290 of them per forward. Depth counting (a global pre and post hook
+# on every module) and the guard's own global hook for the embedding's input
+# cost about 15% of a simulated training step's host time (bench/
+# simulated_torch_bench.py), so only one global pre-hook is left, and it
+# returns at once unless no forward is open: then this module is the
+# outermost one. It opens the phase and gets a post hook of its own (once;
+# always_call, so a forward that raises still closes it), which closes the
+# phase only if its module opened it (a module first called on its own and
+# later inside a bigger model must not close the bigger model's forward).
+# The open forward is a thread-local, read without a call into C++.
+_local = threading.local()
 
 
 def _forward_pre(module, args):
-    depth = _depth()
-    _local.depth = depth + 1
-    if depth != 0 or _C.phase() in ("backward", "save"):
+    if getattr(_local, "opener", None) is not None:
         return
+    if _C.phase() in ("backward", "save"):
+        return
+    _local.opener = module
     census.add_model(module)
+    if module not in _closers:
+        _closers[module] = module.register_forward_hook(_forward_post, always_call=True)
     training = torch.is_grad_enabled() and module.training
     _C.set_phase("forward" if training else "eval")
 
 
 def _forward_post(module, args, output):
-    depth = _depth() - 1
-    _local.depth = max(depth, 0)
-    if depth == 0 and _C.phase() in ("forward", "eval"):
+    if getattr(_local, "opener", None) is not module:
+        return
+    _local.opener = None
+    if _C.phase() in ("forward", "eval"):
         _C.set_phase("idle")
+
+
+# The modules whose forwards opened a phase, each with its closing hook.
+_closers: "weakref.WeakKeyDictionary[torch.nn.Module, object]" = weakref.WeakKeyDictionary()
 
 
 def _step_pre(optimizer, args, kwargs):
@@ -64,7 +82,7 @@ def _step_pre(optimizer, args, kwargs):
     census.add_optimizer(optimizer)
     if _leader is None or _leader() is None:
         _leader = weakref.ref(optimizer)
-    _local.depth = 0  # a forward that raised left no post hook behind
+    _local.opener = None  # whatever forward was open, the step has begun
     _C.set_phase("optimizer")
 
 
@@ -120,10 +138,9 @@ def _patch_backward() -> None:
         try:
             return original(*args, **kwargs)
         finally:
-            # Non-reentrant checkpointing stops its recomputation early (by
-            # raising inside the block), so forwards run in backward may leave
-            # no post hook behind: the next forward must start at depth 0.
-            _local.depth = 0
+            # Whatever forward was open (a loss computed inside the model's
+            # forward and backward from there), the next one is outermost.
+            _local.opener = None
             _C.set_phase("idle" if previous in ("forward", "eval", "backward") else previous)
 
     backward.__oomguard_wrapped__ = original
@@ -154,9 +171,6 @@ def install() -> None:
     import torch.optim.optimizer as optim
 
     _handles.append(modules.register_module_forward_pre_hook(_forward_pre))
-    # always_call: a forward that raises (an OOM the caller retries with a
-    # smaller batch) must still close its phase and its depth.
-    _handles.append(modules.register_module_forward_hook(_forward_post, always_call=True))
     _handles.append(optim.register_optimizer_step_pre_hook(_step_pre))
     _handles.append(optim.register_optimizer_step_post_hook(_step_post))
     _patch_backward()
@@ -170,6 +184,10 @@ def uninstall() -> None:
     for handle in _handles:
         handle.remove()
     _handles.clear()
+    for handle in list(_closers.values()):
+        handle.remove()
+    _closers.clear()
+    _local.opener = None
     while _restore:
         owner, attribute, original = _restore.pop()
         setattr(owner, attribute, original)

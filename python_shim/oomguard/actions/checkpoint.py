@@ -144,8 +144,10 @@ class BlockProfile:
         self.blocks = 0
         self._start: dict[int, tuple[int, int]] = {}
         self._handles = []
+        self._blocks: list[weakref.ref] = []  # weak: the profile keeps no block alive
         for i, block in enumerate(find_blocks(model)):
             self.blocks += 1
+            self._blocks.append(weakref.ref(block))
             self._handles.append(block.register_forward_pre_hook(functools.partial(self._pre, i), with_kwargs=True))
             self._handles.append(block.register_forward_hook(functools.partial(self._post, i), with_kwargs=True))
 
@@ -176,6 +178,11 @@ class BlockProfile:
         self.kept[i] = kept
         if start[1]:
             self.kept_per_token[i] = kept / start[1]
+
+    def checkpointed(self) -> int:
+        """How many of the profiled blocks are checkpointed: checkpointed_blocks()
+        without walking the model's modules, which the guard would do every step."""
+        return sum(1 for ref in self._blocks if getattr(ref(), _MARK, False))
 
     def per_block_bytes(self) -> int | None:
         return max(self.kept.values()) if self.kept else None
