@@ -8,7 +8,12 @@ initialises):
   tracker runs on every allocation and free, under torch's allocator lock);
 * ``own``: oomguard installed in own mode (the core allocator serves CUDA
   through ``CUDAPluggableAllocator``);
-* ``history``: torch's ``torch.cuda.memory._record_memory_history()``.
+* ``history``: torch's ``torch.cuda.memory._record_memory_history()``;
+* ``noop`` (only when asked for, ``--configs native,noop,observe``): a c10
+  trace tracker that does nothing, built here with torch.utils.cpp_extension
+  (about 30 s the first time). Once any tracker is attached, c10 builds a
+  TraceEntry for every ALLOC, FREE_REQUESTED and FREE_COMPLETED: this is the
+  floor under observe mode's cost that oomguard's own code cannot remove.
 
 Workloads, timed in rounds that visit the processes in a rotating order
 (ABCD, BCDA, ...), so drift of a shared machine hits every configuration:
@@ -52,6 +57,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "python"))
 
 CONFIGS = ("native", "observe", "own", "history")
+OPTIONAL_CONFIGS = ("noop",)
+
+NOOP_TRACKER_SOURCE = r"""
+#include <torch/extension.h>
+#include <c10/cuda/CUDACachingAllocator.h>
+namespace cca = c10::cuda::CUDACachingAllocator;
+static void noop(const cca::TraceEntry&) {}
+void attach() { cca::get()->attachAllocatorTraceTracker(&noop); }
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) { m.def("attach", &attach); }
+"""
+NOOP_TRACKER = "oomguard_noop_tracker"
 
 # The Llama models: transformers' LlamaConfig arguments, dtype, batch, sequence.
 MODELS = {
@@ -80,6 +96,11 @@ device = torch.device("cuda")
 torch.empty(1, device=device)  # CUDA initialises here, after the mode is chosen
 if config == "history":
     torch.cuda.memory._record_memory_history()
+elif config == "noop":
+    import os
+    sys.path.insert(0, os.environ["OOMGUARD_NOOP_TRACKER_DIR"])
+    import oomguard_noop_tracker
+    oomguard_noop_tracker.attach()
 
 def reserved():
     # (current, peak) reserved bytes of device 0 as the serving allocator counts them.
@@ -184,12 +205,26 @@ class Worker:
         self.process.wait()
 
 
+def build_noop_tracker() -> str:
+    """Builds the do-nothing trace tracker once; returns its directory."""
+    import tempfile
+
+    from torch.utils.cpp_extension import load_inline
+
+    directory = os.path.join(tempfile.gettempdir(), "oomguard-noop-tracker")
+    os.makedirs(directory, exist_ok=True)
+    os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "9.0")  # no GPU to ask; the extension has no kernels
+    load_inline(NOOP_TRACKER, NOOP_TRACKER_SOURCE, build_directory=directory, with_cuda=True, verbose=False)
+    return directory
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", default="A100-80GB", help="simulated devices (OOMGUARD_SIMULATE), default A100-80GB")
     parser.add_argument("--inherit-env", action="store_true",
                         help="run the workers in this environment, not on the simulated device")
-    parser.add_argument("--configs", default=",".join(CONFIGS), help=f"comma list of {', '.join(CONFIGS)}")
+    parser.add_argument("--configs", default=",".join(CONFIGS),
+                        help=f"comma list of {', '.join(CONFIGS + OPTIONAL_CONFIGS)} (default: {', '.join(CONFIGS)})")
     parser.add_argument("--workloads", default="alloc,step", help="comma list of alloc, step")
     parser.add_argument("--model", choices=sorted(MODELS), default="1b")
     parser.add_argument("--batch", type=int, help="default: the model's (1b: 1, 4layer: 4)")
@@ -206,8 +241,8 @@ def main() -> int:
     args.seq = args.seq or MODELS[args.model][3]
     configs = args.configs.split(",")
     for c in configs:
-        if c not in CONFIGS:
-            parser.error(f"--configs: '{c}' is not accepted; accepted: {', '.join(CONFIGS)}")
+        if c not in CONFIGS + OPTIONAL_CONFIGS:
+            parser.error(f"--configs: '{c}' is not accepted; accepted: {', '.join(CONFIGS + OPTIONAL_CONFIGS)}")
     for w in args.workloads:
         if w not in ("alloc", "step"):
             parser.error(f"--workloads: '{w}' is not accepted; accepted: alloc, step")
@@ -220,6 +255,8 @@ def main() -> int:
 
         env, where = simulated.environment(args.spec), f"simulated device {args.spec}"
     env["OOMGUARD_SIM_LOG"] = env.get("OOMGUARD_SIM_LOG", "1")
+    if "noop" in configs:
+        env["OOMGUARD_NOOP_TRACKER_DIR"] = build_noop_tracker()
 
     workers = {}
     try:
