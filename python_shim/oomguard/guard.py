@@ -62,6 +62,7 @@ import weakref
 import torch
 
 from . import _C, census, config, phases
+from .collective import all_reduce_max
 from .run_description import forget as forget_run_description
 from .run_description import lengths_of, longest_batch, run_description
 
@@ -340,8 +341,8 @@ def _on_step_end(ledger_step: int) -> None:
         return
     if not _state.observations:
         if _distributed() is not None:  # the other ranks wait for our part of the agreement
-            _all_reduce_max([0.0])
-            _all_reduce_max([0.0] * len(ACTION_KINDS))
+            all_reduce_max([0.0])
+            all_reduce_max([0.0] * len(ACTION_KINDS))
         return
     evaluate_and_act()
 
@@ -357,26 +358,6 @@ def _available() -> list[str]:
 def _distributed():
     dist = torch.distributed
     return dist if dist.is_available() and dist.is_initialized() else None
-
-
-def _all_reduce_max(values: list[float]) -> list[float]:
-    dist = _distributed()
-    backend = dist.get_backend()
-    device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-    with _GuardBytes():
-        tensor = torch.tensor(values, dtype=torch.float64, device=device)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-        return tensor.tolist()
-
-
-class _GuardBytes:
-    """The guard's own few bytes are tagged temporary, not the user's."""
-
-    def __enter__(self):
-        _C.push_category("temporary")
-
-    def __exit__(self, *exc):
-        _C.pop_category()
 
 
 def evaluate_and_act() -> dict:
@@ -416,10 +397,10 @@ def _evaluate(distributed: bool) -> dict:
     available = [kind for kind in _available() if kind not in _state.cannot_act]
     result = json.loads(_C.guard_evaluate(run, steps, json.dumps(policy), available))
     if distributed:
-        worst = _all_reduce_max([result["decision"]["ratio"]])[0]
+        worst = all_reduce_max([result["decision"]["ratio"]])[0]
         result = json.loads(_C.guard_evaluate(run, steps, json.dumps(policy), available, worst))
         chosen = {a["kind"] for a in result["decision"]["actions"]}
-        flags = _all_reduce_max([1.0 if kind in chosen else 0.0 for kind in ACTION_KINDS])
+        flags = all_reduce_max([1.0 if kind in chosen else 0.0 for kind in ACTION_KINDS])
         agreed = [kind for kind, flag in zip(ACTION_KINDS, flags) if flag > 0]
         if "abort" in agreed:
             agreed = [k for k in agreed if k in ("warn", "abort")]
