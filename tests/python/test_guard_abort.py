@@ -51,7 +51,7 @@ def test_nothing_fits_aborts_at_step_2_with_a_post_mortem(tmp_path, whole):
         text = f.read()
     assert "abort" in text and "peak_allocated_bytes" in text
     post_mortem = json.loads(text)
-    assert post_mortem["schema"] == "oomguard.summary/1"
+    assert post_mortem["schema"] == "oomguard.summary/2"
     assert post_mortem["budget_bytes"] == budget
     assert post_mortem["prediction"]["peak_allocated_bytes"] > budget
     assert [a["kind"] for a in post_mortem["actions"]] == ["warn", "abort"]

@@ -72,7 +72,7 @@ def test_normal_exit_writes_all_files(tmp_path):
     for name in FILES:
         assert (rank / name).exists(), name
     summary = json.loads((rank / "summary.json").read_text())
-    assert summary["schema"] == "oomguard.summary/1" and summary["reason"] == "exit"
+    assert summary["schema"] == "oomguard.summary/2" and summary["reason"] == "exit"
     assert summary["oom"] is None and summary["device"] == "cpu"
     peak = summary["peak"]
     assert peak["allocated_bytes"] > 0 and peak["by_category"]["weights"] > 0

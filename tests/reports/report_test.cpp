@@ -131,7 +131,16 @@ TEST_F(Reports, WriteReportLeavesTheThreeFilesWithTheSummaryKeys) {
     EXPECT_TRUE(fs::exists(dir.path / f)) << f;
   const json s = json::parse(slurp(dir.path / "summary.json"));
   EXPECT_NO_THROW(check_summary(s, "summary"));
-  EXPECT_EQ(s["schema"], "oomguard.summary/1");
+  EXPECT_EQ(s["schema"], "oomguard.summary/2");
+  json older = s;
+  older["schema"] = "oomguard.summary/1";  // predicted_vs_actual meant something else then
+  try {
+    check_summary(older, "summary");
+    ADD_FAILURE() << "a /1 summary was accepted";
+  } catch (const oomguard::error& e) {
+    EXPECT_NE(std::string(e.what()).find("is not the accepted \"oomguard.summary/2\""), std::string::npos) << e.what();
+  }
+  EXPECT_NE(slurp(dir.path / "report.html").find("summary schema oomguard.summary/2"), std::string::npos);
   EXPECT_EQ(s["device"], "cpu");
   EXPECT_EQ(s["budget_bytes"], 1 << 20);
   EXPECT_EQ(s["peak"]["allocated_bytes"], 4096 + 8192);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "oomguard/error.hpp"
+#include "oomguard/guard/report/summary.hpp"
 #include "oomguard/guard/report/svg_chart.hpp"
 
 namespace oomguard::guard::report {
@@ -190,8 +191,10 @@ std::string render_html(const std::vector<RankReport>& ranks, const std::string&
                     "</title><style>" + kStyle + "</style></head><body><h1>" + escape_html(title) + "</h1>";
   if (ranks.size() > 1) out += overview(ranks);
   for (const auto& r : ranks) out += section(r);
-  out += "<p class=\"muted\">Written by oomguard (summary schema oomguard.summary/1). Open snapshot.pickle at "
-         "pytorch.org/memory_viz.</p></body></html>\n";
+  out += fmt::format(
+      "<p class=\"muted\">Written by oomguard (summary schema {}). Open snapshot.pickle at "
+      "pytorch.org/memory_viz.</p></body></html>\n",
+      kSummarySchema);
   return out;
 }
 

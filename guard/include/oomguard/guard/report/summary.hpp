@@ -1,4 +1,4 @@
-// summary.json: the run's memory in one document (schema oomguard.summary/1,
+// summary.json: the run's memory in one document (schema oomguard.summary/2,
 // documented in docs/reports.md).
 #pragma once
 
@@ -10,7 +10,7 @@
 
 namespace oomguard::guard::report {
 
-inline constexpr const char* kSummarySchema = "oomguard.summary/1";
+inline constexpr const char* kSummarySchema = "oomguard.summary/2";
 
 // "cpu" for the host, "cuda:N" for a device.
 std::string device_label(int device);
