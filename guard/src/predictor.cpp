@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include <fmt/format.h>
@@ -41,9 +42,85 @@ double formula_bytes(const ActivationModel& m, std::int64_t batch, std::int64_t 
 // it is the gradient moment, kept as a floor, and the longest micro-batch's
 // A + L (unscaled) may exceed it, and so may the gradient moment itself,
 // which grows with the tokens at a slope fitted on the steps seen (the
-// first one included: its gradient moment is the same). Without a model config, L is unknown (0) and
-// the first regime is accepted up to 1.5 A, the scale absorbing the loss
-// gradient.
+// first one included: its gradient moment is the same). Without a model
+// config, L is unknown (0) and the first regime is accepted up to 2 A (the
+// scale's own limit), the scale absorbing the loss gradient and the
+// backward's temporaries. 1.5 A was too tight: a plain MLP-block LM with a
+// 512-token vocabulary peaks at 1.37-1.53 A (simulated A100 and CPU alike),
+// and taken for the gradient moment its 8 x 127 batch was predicted 10% low.
+// Mistaking the gradient moment for the first regime errs high instead (the
+// step's peak scaled with the tokens), the safer side for a guard.
+
+// Note [Activations that outlive their step]
+// The activations category holds more than what a step's tokens make: on
+// CUDA the first forward allocates cuBLAS's workspace (8.1 MiB on the
+// simulated A100) and cuBLASLt's (1 MiB), DDP allocates its gradient buckets
+// in step 1's forward, and a script keeps its last logits referenced until
+// the next forward replaces them. None of it grows with the tokens, and a
+// linear fit through the origin took it as if it did: a plain DDP loop of
+// 8 x 15-23 token steps on two simulated A100s carried 10.4 MB of such bytes
+// beside 2 MB of real activations, and its 8 x 127 token step was predicted
+// at 66.4 MiB for a measured 38.4 MiB (+72%: the scale of Note [The training
+// step's peak] came out at 0.24 and was held at its floor). A step's point
+// is therefore the activations at its peak less
+//  * those live when it opened (activations_at_start), and
+//  * those it allocated that outlived it for good: what every later
+//    boundary still held above its opening (the next steps' at_start, while
+//    the observations are consecutive). This takes the workspaces out of the
+//    first step. The latest step has no later boundary and keeps them,
+//    which errs high: a step's outputs that the script still holds at its end
+//    look the same until the next forward frees them.
+// With these points and the 2 A limit, that run's first prediction (step 2)
+// is 45.1 MB for a measured 41.1 MB (+9.7%; its latest step still carried
+// DDP's buckets). Rebuilding the workspaces' sizes from torch's settings was
+// dropped: they depend on the GPU, on CUBLAS_WORKSPACE_CONFIG and on which
+// library the matmuls reach.
+std::vector<ActivationPoint> activation_points(const std::vector<StepObservation>& steps) {
+  std::vector<ActivationPoint> points;
+  double later_floor = std::numeric_limits<double>::infinity();  // min at_start of the later consecutive steps
+  std::vector<double> lasting(steps.size(), 0.0);
+  for (std::size_t i = steps.size(); i-- > 0;) {
+    const double at_start = static_cast<double>(steps[i].activations_at_start);
+    if (std::isfinite(later_floor)) lasting[i] = std::max(0.0, later_floor - at_start);
+    const bool consecutive = i > 0 && steps[i].step == steps[i - 1].step + 1;
+    later_floor = consecutive ? std::min(later_floor, at_start) : std::numeric_limits<double>::infinity();
+  }
+  for (std::size_t i = 0; i < steps.size(); ++i) {
+    const StepObservation& s = steps[i];
+    const double bytes = static_cast<double>(s.activations_peak) - static_cast<double>(s.activations_at_start) -
+                         lasting[i];
+    if (s.batch <= 0 || s.seq <= 0 || bytes <= 0) continue;
+    points.push_back({s.batch, s.seq, bytes});
+  }
+  return points;
+}
+
+// Note [Reserved bytes grow by segments]
+// The caching allocator (c10's, and oomguard's own, which sizes as c10 does:
+// Note [Sizes as c10 chooses them] in allocator/src/detail/size_classes.hpp)
+// reserves whole segments: 2 MiB for requests up to 1 MiB, 20 MiB for
+// requests below 10 MiB, the request rounded to 2 MiB above. A peak that
+// needs more than the segments held so far draws new ones, and the last is
+// only partly used. Predicting reserved as allocated plus the gap seen so far
+// missed that: a plain DDP loop on two simulated A100s (tests/python/
+// user_runs/custom_loop.py), with every block checkpointed, was predicted at
+// 31.6 MiB reserved, so a 35 MB budget looked safe; its long step then held
+// 32 MiB and was refused the next 20 MiB segment. So beyond the segments held,
+// growth is counted in whole 20 MiB segments: at most one segment's worth
+// more than the need, which on a GPU of tens of GiB is noise and on a small
+// run is what decides it. The run's reserved peak so far is a floor: it
+// happened already.
+constexpr std::uint64_t kSegmentGrowth = std::uint64_t{20} << 20;
+
+std::uint64_t reserved_at_peak(std::uint64_t peak_allocated, const StepObservation& last) {
+  const std::uint64_t need = peak_allocated + last.fragmentation;
+  std::uint64_t reserved = std::max(need, last.reserved_peak);
+  if (last.reserved_peak > 0 && need > last.reserved_peak) {
+    const std::uint64_t growth = need - last.reserved_peak;
+    reserved = last.reserved_peak + (growth + kSegmentGrowth - 1) / kSegmentGrowth * kSegmentGrowth;
+  }
+  return reserved + last.non_torch;
+}
 
 }  // namespace
 
@@ -158,11 +235,7 @@ Forecast predict(const RunDescription& run, const std::vector<StepObservation>& 
   // Activations: fitted on every micro-batch seen, anchored on the formula.
   std::optional<ActivationModel> formula;
   if (run.model) formula = activation_model(*run.model, run.activation);
-  std::vector<ActivationPoint> points;
-  for (const auto& s : steps)
-    if (s.batch > 0 && s.seq > 0 && s.activations_peak > 0)
-      points.push_back({s.batch, s.seq, static_cast<double>(s.activations_peak)});
-  f.fit = fit_activations(points, formula);
+  f.fit = fit_activations(activation_points(steps), formula);
 
   // Steady steps start with the optimizer state in place; the first step's
   // forward and backward ran without it.
@@ -199,7 +272,7 @@ Forecast predict(const RunDescription& run, const std::vector<StepObservation>& 
   const double persistent_ref = ref_peak - train_peak(*ref) + static_cast<double>(ref->persistent_at_start);
   const double above_ref = ref_peak - persistent_ref;
   const double model_ref = f.dynamic(ref->batch, ref->seq);
-  const double regime_limit = run.model ? 1.1 : 1.5;
+  const double regime_limit = run.model ? 1.1 : 2.0;
   f.activation_regime = model_ref > 0 && above_ref <= regime_limit * model_ref;
   if (f.activation_regime) f.growth = std::clamp(above_ref / model_ref, 0.5, 2.0);
   double above_longest = f.dynamic(f.batch, f.seq);
@@ -288,9 +361,7 @@ Forecast predict(const RunDescription& run, const std::vector<StepObservation>& 
   Prediction& p = f.prediction;
   p.made_at_step = last.step;
   p.peak_allocated_bytes = static_cast<std::uint64_t>(std::llround(winner->bytes));
-  // Reserved: what the caching allocator holds beyond live tensors (measured
-  // so far) and what lives outside PyTorch.
-  p.peak_reserved_bytes = p.peak_allocated_bytes + last.fragmentation + last.non_torch;
+  p.peak_reserved_bytes = reserved_at_peak(p.peak_allocated_bytes, last);
   p.phase = winner->phase;
   p.step = winner->step;
   const double band = std::max(winner->uncertainty, 0.01 * winner->bytes);

@@ -71,8 +71,8 @@ RunDescription run_description_from_json(const nlohmann::json& j) {
 
 StepObservation step_observation_from_json(const nlohmann::json& j) {
   check_keys(j,
-             {"step", "batch", "seq", "peak_allocated", "activations_peak", "train_peak", "persistent_at_start", "weights_bytes",
-              "gradient_bytes", "optimizer_bytes", "fragmentation", "non_torch"},
+             {"step", "batch", "seq", "peak_allocated", "activations_peak", "activations_at_start", "train_peak", "persistent_at_start", "weights_bytes",
+              "gradient_bytes", "optimizer_bytes", "fragmentation", "reserved_peak", "non_torch"},
              "step observation");
   StepObservation s;
   read(j, "step", s.step);
@@ -80,12 +80,14 @@ StepObservation step_observation_from_json(const nlohmann::json& j) {
   read(j, "seq", s.seq);
   read(j, "peak_allocated", s.peak_allocated);
   read(j, "activations_peak", s.activations_peak);
+  read(j, "activations_at_start", s.activations_at_start);
   read(j, "train_peak", s.train_peak);
   read(j, "persistent_at_start", s.persistent_at_start);
   read(j, "weights_bytes", s.weights_bytes);
   read(j, "gradient_bytes", s.gradient_bytes);
   read(j, "optimizer_bytes", s.optimizer_bytes);
   read(j, "fragmentation", s.fragmentation);
+  read(j, "reserved_peak", s.reserved_peak);
   read(j, "non_torch", s.non_torch);
   return s;
 }

@@ -301,8 +301,11 @@ def _observe(ledger_step: int) -> dict | None:
     device = _device_of_models()
     slot = _ledger_device(device)
     peak = _C.step_peak(ledger_step, slot)
+    name = _C.device_name(slot)
     boundary = phases.boundaries[-1]["current"] if phases.boundaries else {}
-    current = boundary.get(_C.device_name(slot), {}) if hasattr(_C, "device_name") else {}
+    current = boundary.get(name, {})
+    # what the step found live (Note [Activations that outlive their step] in guard/src/predictor.cpp)
+    opening = phases.boundaries[-2]["current"].get(name, {}) if len(phases.boundaries) > 1 else {}
     if peak is None or not current:
         return None
     peak_allocated, by_category = peak
@@ -315,15 +318,16 @@ def _observe(ledger_step: int) -> dict | None:
     if persistent_at_start is None:
         persistent_at_start = persistent_now - optimizer
     _state.previous_persistent = persistent_now
-    _, _, reserved, peak_reserved = _C.device_memory(slot)
-    _, peak_alloc_dev, _, _ = _C.device_memory(slot)
+    _, peak_alloc_dev, _, peak_reserved = _C.device_memory(slot)
     batch, seq = _state.micro
     return {"step": _state.steps, "batch": batch, "seq": seq, "peak_allocated": int(peak_allocated),
             "train_peak": int(min(_state.train_peak, peak_allocated)),
             "activations_peak": int(by_category.get("activations", 0)),
+            "activations_at_start": int(opening.get("activations", 0)),
             "persistent_at_start": int(persistent_at_start), "weights_bytes": int(weights),
             "gradient_bytes": int(gradients), "optimizer_bytes": int(optimizer),
             "fragmentation": int(max(0, peak_reserved - peak_alloc_dev)) if peak_reserved else 0,
+            "reserved_peak": int(peak_reserved),
             "non_torch": int(_C.non_torch_bytes(slot))}
 
 

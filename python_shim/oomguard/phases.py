@@ -21,6 +21,7 @@ process-wide (tags.hpp's process phase) rather than as thread-local scopes.
 
 from __future__ import annotations
 
+import collections
 import functools
 import threading
 import weakref
@@ -33,8 +34,9 @@ _handles: list = []
 _restore: list = []  # (owner, attribute, original)
 _on_step_end: list = []
 _leader: "weakref.ref | None" = None
-boundaries: list[dict] = []  # current bytes by category at each step boundary
 MAX_BOUNDARIES = 1 << 14
+# current bytes by category at each step boundary, the latest MAX_BOUNDARIES
+boundaries: "collections.deque[dict]" = collections.deque(maxlen=MAX_BOUNDARIES)
 
 
 # Note [One global hook, and only at the outermost forward]
@@ -96,8 +98,7 @@ def step_boundary() -> None:
     """Close the step: census, record the boundary, open the next step."""
     census.run(full=False)
     step = _C.step()
-    if len(boundaries) < MAX_BOUNDARIES:
-        boundaries.append({"step": step, "current": _C.current_by_category()})
+    boundaries.append({"step": step, "current": _C.current_by_category()})
     _C.begin_step(step + 1)
     _C.set_phase("idle")
     for callback in list(_on_step_end):

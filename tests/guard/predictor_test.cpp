@@ -127,6 +127,47 @@ TEST(Predictor, ExtrapolatesToTheLongestBatchWithTheMeasuredScale) {
   EXPECT_GT(f.prediction.high_bytes, f.prediction.peak_allocated_bytes);
 }
 
+// Note [Activations that outlive their step]: a workspace allocated in the
+// first forward (cuBLAS's, on CUDA) is tagged activations and stays; it must
+// neither scale with the tokens nor hold the scale at its floor.
+TEST(Predictor, AWorkspaceInTheActivationsCategoryDoesNotScaleWithTheTokens) {
+  constexpr double kWorkspace = 10e6;
+  auto with_workspace = [&](og::StepObservation o, bool first) {
+    o.activations_peak += static_cast<std::uint64_t>(kWorkspace);
+    o.peak_allocated += static_cast<std::uint64_t>(kWorkspace);
+    if (!first) {
+      o.activations_at_start = static_cast<std::uint64_t>(kWorkspace);
+      o.persistent_at_start += static_cast<std::uint64_t>(kWorkspace);
+    }
+    return o;
+  };
+  og::RunDescription r;
+  r.longest_batch = 8, r.longest_seq = 128, r.longest_at_step = 9;
+  const std::vector<og::StepObservation> steps = {with_workspace(step(1, 8, 15, 12000, 0, 1.4, true), true),
+                                                  with_workspace(step(2, 8, 16, 12000, 0, 1.4, false), false)};
+  const auto f = og::predict(r, steps);
+  const auto truth = with_workspace(step(9, 8, 128, 12000, 0, 1.4, false), false);
+  EXPECT_TRUE(f.activation_regime);
+  EXPECT_NEAR(f.fit.per_token, 12000, 1e-6);
+  EXPECT_NEAR(f.growth, 1.4, 1e-3);
+  EXPECT_NEAR(static_cast<double>(f.prediction.peak_allocated_bytes), static_cast<double>(truth.peak_allocated),
+              1e-3 * static_cast<double>(truth.peak_allocated));
+}
+
+// Without a config the loss gradient and backward's temporaries sit in the
+// scale: a step peaking at 1.7 times its activations is still their regime.
+TEST(Predictor, WithoutAConfigAStepAtUpToTwiceItsActivationsIsScaled) {
+  og::RunDescription r;
+  r.longest_batch = 2, r.longest_seq = 4096, r.longest_at_step = 9;
+  const std::vector<og::StepObservation> steps = {step(1, 2, 1024, 500, 0, 1.7, true),
+                                                  step(2, 2, 1100, 500, 0, 1.7, false)};
+  const auto f = og::predict(r, steps);
+  const auto truth = step(9, 2, 4096, 500, 0, 1.7, false);
+  EXPECT_TRUE(f.activation_regime);
+  EXPECT_NEAR(static_cast<double>(f.prediction.peak_allocated_bytes), static_cast<double>(truth.peak_allocated),
+              1e-3 * static_cast<double>(truth.peak_allocated));
+}
+
 TEST(Predictor, AStepPeakingAtItsGradientsIsAFloorNotAScale) {
   // Short micro-batches peak when the gradients are complete (1 MB here);
   // the longest one's activations then exceed that floor.
@@ -189,6 +230,24 @@ TEST(Predictor, ReservedAddsFragmentationAndMemoryOutsideTorch) {
   s.fragmentation = 3000, s.non_torch = 40000;
   const auto f = og::predict(r, {s});
   EXPECT_EQ(f.prediction.peak_reserved_bytes, f.prediction.peak_allocated_bytes + 43000);
+}
+
+TEST(Predictor, ReservedGrowsByWholeSegmentsBeyondThoseHeld) {
+  // Note [Reserved bytes grow by segments].
+  constexpr std::uint64_t MiB = 1 << 20;
+  og::RunDescription r;
+  auto s = step(2, 2, 64, 500, 0, 1.0, false);
+  const std::uint64_t gap = 25 * MiB;  // reserved beyond allocated at the reserved peak
+  s.fragmentation = gap, s.non_torch = 40000;
+  const std::uint64_t allocated = og::predict(r, {s}).prediction.peak_allocated_bytes;
+  // The need fits in the segments held: the reserved peak already reached stands.
+  s.reserved_peak = allocated + gap + 5 * MiB;
+  EXPECT_EQ(og::predict(r, {s}).prediction.peak_reserved_bytes, s.reserved_peak + 40000);
+  // It exceeds them by a byte, or by a segment and a byte: one, then two new 20 MiB segments.
+  s.reserved_peak = allocated + gap - 1;
+  EXPECT_EQ(og::predict(r, {s}).prediction.peak_reserved_bytes, s.reserved_peak + 20 * MiB + 40000);
+  s.reserved_peak = allocated + gap - 20 * MiB - 1;
+  EXPECT_EQ(og::predict(r, {s}).prediction.peak_reserved_bytes, s.reserved_peak + 40 * MiB + 40000);
 }
 
 TEST(Predictor, NoObservationIsAClearError) {

@@ -91,8 +91,6 @@ def test_apply_checkpoints_the_fewest_blocks_and_records_the_action():
     assert result.predicted_saving_bytes == 3 * per_block
     after = _activation_peak(model, optimizer, inputs)
     assert before - after >= 2.5 * per_block * 0.9
-    # The saving is confirmed: nothing more to do.
-    assert checkpoint.confirm(context, Decision("checkpoint", int(2.5 * per_block)), before) is None
     recorded = [a for a in oomguard.actions() if a["kind"] == "checkpoint"]
     assert recorded and "3 of 6 blocks" in recorded[-1]["detail"]
     checkpoint.disable(model)

@@ -7,6 +7,8 @@ checkpoint actuator)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from guard_runs import train
@@ -53,4 +55,24 @@ def test_checkpointing_makes_the_long_batch_fit(tmp_path, peaks):
     assert [k for k, _ in kinds][:2] == ["warn", "checkpoint"], kinds
     assert all(step <= 2 for _, step in kinds[:2]), kinds
     assert result["prediction_at_check"]["peak_allocated_bytes"] > budget
+    assert result["peak_allocated"] <= budget
+
+
+def test_a_fix_that_saves_too_little_is_extended_at_a_later_boundary(tmp_path, peaks):
+    # The actuator's bytes per block are overstated 4x, so its first pick
+    # checkpoints too few blocks; the steps after it still predict the long
+    # batch over the budget and the guard checkpoints more blocks (the
+    # checkpoint kind escalates), before the long batch comes at step 20.
+    plain, checkpointed = peaks
+    budget = checkpointed + int(0.15 * (plain - checkpointed))
+    proc, result = train(tmp_path, f"mode:cpu,budget:{budget},actions:warn+checkpoint",
+                         LATE_LONG_BATCH + ["--overstate-block-bytes", "4"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert result["completed_steps"] == 24
+    fixes = [a for a in result["actions"] if a["kind"] == "checkpoint"]
+    assert len(fixes) >= 2, result["actions"]
+    counts = [int(re.match(r"(?:all )?(\d+) ", a["detail"]).group(1)) for a in fixes]  # "k of n blocks", "all n blocks"
+    assert counts == sorted(counts) and counts[0] < counts[-1], counts
+    steps = [a["step"] for a in fixes]
+    assert steps == sorted(set(steps)) and steps[-1] < 20, steps
     assert result["peak_allocated"] <= budget

@@ -73,8 +73,8 @@ for _ in range(3):
     model(x).square().mean().backward()
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-json.dump({"name": torch.cuda.get_device_name(), "max_allocated": torch.cuda.max_memory_allocated()},
-          open(sys.argv[1], "w"))
+json.dump({"name": torch.cuda.get_device_name(), "max_allocated": torch.cuda.max_memory_allocated(),
+           "max_requested": torch.cuda.memory_stats()["requested_bytes.all.peak"]}, open(sys.argv[1], "w"))
 """)
     out = tmp_path / "torch.json"
     result = _oomguard_run("--simulate", "A100-80GB", "--mode", "observe", "--report-dir", str(tmp_path / "reports"),
@@ -84,7 +84,10 @@ json.dump({"name": torch.cuda.get_device_name(), "max_allocated": torch.cuda.max
     assert seen["name"] == _gpu_table()["A100-80GB"]["device_name"]
     summary = json.loads((tmp_path / "reports" / "rank0" / "summary.json").read_text())
     assert summary["reason"] == "exit"
-    assert summary["peak"]["allocated_bytes"] == seen["max_allocated"]
+    # The bytes tensors asked for (docs/hooks.md): torch's max_memory_allocated
+    # counts 512-byte blocks, so it may be a few hundred bytes more.
+    assert summary["peak"]["allocated_bytes"] == seen["max_requested"]
+    assert 0 <= seen["max_allocated"] - seen["max_requested"] < 64 * 1024
     # Unless --no-preload, the preload ran in front of the stand-ins and saw
     # the segments too.
     preload = json.loads((tmp_path / "reports" / "rank0" / "preload-summary.json").read_text())
@@ -231,7 +234,8 @@ for _ in range(3):
 dist.all_reduce(torch.ones(8, device="cuda"))
 dist.barrier()
 json.dump({"rank": rank, "device": torch.cuda.current_device(), "world": dist.get_world_size(),
-           "max_allocated": torch.cuda.max_memory_allocated()}, open(sys.argv[1] + f".{rank}", "w"))
+           "max_allocated": torch.cuda.max_memory_allocated(),
+           "max_requested": torch.cuda.memory_stats()["requested_bytes.all.peak"]}, open(sys.argv[1] + f".{rank}", "w"))
 dist.destroy_process_group()
 """
 
@@ -249,9 +253,12 @@ def test_torchrun_two_ranks_on_nccl_write_one_report_per_rank(tmp_path):
         seen = json.loads((tmp_path / f"torch.json.{rank}").read_text())
         assert seen["world"] == 2 and seen["device"] == rank
         summary = json.loads((reports / f"rank{rank}" / "summary.json").read_text())
-        # Each rank's own report: its peak is that rank's torch peak (the
-        # launcher, which touches no GPU, does not write over rank 0's).
-        assert summary["peak"]["allocated_bytes"] == seen["max_allocated"], (rank, summary["peak"])
+        # Each rank's own report: its peak is that rank's torch peak of
+        # requested bytes, to the byte (the launcher, which touches no GPU,
+        # does not write over rank 0's); max_allocated counts 512-byte
+        # blocks, more when small tensors are live at the peak.
+        assert summary["peak"]["allocated_bytes"] == seen["max_requested"], (rank, summary["peak"])
+        assert 0 <= seen["max_allocated"] - seen["max_requested"] < 64 * 1024
     peaks = [json.loads((tmp_path / f"torch.json.{r}").read_text())["max_allocated"] for r in (0, 1)]
     assert peaks[1] > peaks[0]
 
@@ -286,10 +293,11 @@ def test_a_plain_ddp_loop_on_nccl_with_a_budget_below_its_peak_fits_or_stops_ear
     budget = (early + peak) // 2
     guarded, summaries = _custom_loop_on_two_ranks(tmp_path, "guarded", "--budget", str(budget))
     # The ranks agree (Note [Distributed agreement]): both fit by
-    # checkpointing, or both stop at the same early boundary. Which one
-    # depends on the prediction: without a transformers config it
-    # extrapolates the short steps' activations to the 128-token batch, and
-    # on this run it overestimates (docs/guard.md, Limits), so it stops.
+    # checkpointing, or both stop at the same boundary before the long batch.
+    # On this run checkpointing all 4 blocks brings the predicted allocated
+    # peak under the budget but not the reserved one (the cache's segments),
+    # so the guard stops at the next boundary; with actions warn+checkpoint
+    # alone the same run ends in an out-of-memory in the long step.
     kinds = [[a["kind"] for a in s["actions"]] for s in summaries]
     assert kinds[0] == kinds[1], kinds
     if guarded.returncode == 0:
@@ -297,10 +305,15 @@ def test_a_plain_ddp_loop_on_nccl_with_a_budget_below_its_peak_fits_or_stops_ear
         for summary in summaries:
             assert summary["peak"]["allocated_bytes"] <= budget, (summary["peak"], budget)
     else:
-        assert kinds[0] == ["warn", "abort"], kinds
+        assert kinds[0][0] == "warn" and kinds[0][-1] == "abort", kinds
         steps = {s["actions"][-1]["step"] for s in summaries}
-        assert steps == {2}, steps
+        assert len(steps) == 1, steps
+        (stop,) = steps
+        # The guard's step N is the boundary after N steps, before the
+        # Ledger's step N (counted from 0); the long batch is the reference's peak step.
+        long_step = reference[0]["peak"]["step"]
+        assert 2 <= stop <= long_step, (stop, long_step)
         for rank, summary in enumerate(summaries):
             assert summary["reason"] == "abort"
             assert summary["peak"]["allocated_bytes"] < budget  # stopped before the long batch
-        assert guarded.stderr.count("oomguard: aborting at step 2") == 2  # one line per rank
+        assert guarded.stderr.count(f"oomguard: aborting at step {stop}") == 2  # one line per rank

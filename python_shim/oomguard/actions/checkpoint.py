@@ -25,8 +25,10 @@ predictor's figure at the peak's shape), from a block profile measured by
 block's forward, less its output) times the prediction's
 ``activation_scale``, or lastly from the step's activation peak divided by
 the number of blocks, which overstates a block's share (the logits and loss
-count there too) and so understates k: ``confirm`` re-measures and adds
-blocks when the saving fell short.
+count there too) and so understates k. A pick that saves too little is not
+confirmed here: the guard predicts again from the steps after it and, the
+checkpoint kind escalating, applies it again for what is still missing
+(tests/python/test_guard_longest_batch.py).
 """
 
 from __future__ import annotations
@@ -275,14 +277,3 @@ def apply(context: ActionContext, decision: Decision) -> ActionResult:
     saving = per_block * (k - already)
     return ActionResult("checkpoint", f"{how}; {per_block} bytes per block ({source}), "
                         f"{decision.bytes_to_save} bytes to save", saving)
-
-
-def confirm(context: ActionContext, decision: Decision, before_peak: int) -> ActionResult | None:
-    """After a step with checkpointing: if the activation peak fell by less
-    than the bytes to save, checkpoint more blocks (None when it fits)."""
-    after = _activation_peak(context.stats())
-    saved = before_peak - after
-    missing = decision.bytes_to_save - saved
-    if missing <= 0:
-        return None
-    return apply(context, Decision("checkpoint", missing, decision.per_block_bytes))

@@ -49,6 +49,8 @@ def main() -> int:
     parser.add_argument("--vocab", type=int, default=1000)
     parser.add_argument("--check-step", type=int, default=2)
     parser.add_argument("--no-describe", action="store_true", help="do not pass the data loader to the guard")
+    parser.add_argument("--overstate-block-bytes", type=float, default=1.0,
+                        help="multiply the checkpoint actuator's bytes per block (a figure that is off)")
     parser.add_argument("--out", required=True)
     a = parser.parse_args()
 
@@ -61,6 +63,16 @@ def main() -> int:
     from oomguard import _C
 
     oomguard.install()
+    if a.overstate_block_bytes != 1.0:
+        from oomguard.actions import checkpoint
+
+        measured = checkpoint.per_block_bytes
+
+        def overstated(context, decision, model):
+            per_block, source = measured(context, decision, model)
+            return int(per_block * a.overstate_block_bytes), f"{source}, x{a.overstate_block_bytes:g} by the test"
+
+        checkpoint.per_block_bytes = overstated
     if "RANK" in os.environ:
         torch.distributed.init_process_group("gloo")
 

@@ -24,6 +24,9 @@ struct StepObservation {
   std::int64_t seq = 0;    // its (padded) length
   std::uint64_t peak_allocated = 0;    // the step's peak, all categories
   std::uint64_t activations_peak = 0;  // the step's peak of the activations category
+  // Activations live at the boundary that opened the step: library
+  // workspaces, DDP's buckets, the previous step's outputs still referenced.
+  std::uint64_t activations_at_start = 0;
   // The step's peak before its optimizer phase (forward and backward of all
   // micro-batches); 0 when not known, and peak_allocated stands for it.
   std::uint64_t train_peak = 0;
@@ -34,6 +37,7 @@ struct StepObservation {
   std::uint64_t gradient_bytes = 0;
   std::uint64_t optimizer_bytes = 0;
   std::uint64_t fragmentation = 0;  // reserved - allocated at the device's reserved peak
+  std::uint64_t reserved_peak = 0;  // the device's reserved peak so far; 0 when not known
   std::uint64_t non_torch = 0;      // device memory outside PyTorch (context, workspaces)
 };
 
