@@ -292,8 +292,11 @@ def test_a_plain_ddp_loop_on_nccl_with_a_budget_below_its_peak_fits_or_stops_ear
     assert peak > 1.5 * early
     budget = (early + peak) // 2
     guarded, summaries = _custom_loop_on_two_ranks(tmp_path, "guarded", "--budget", str(budget))
-    # The ranks agree (Note [Distributed agreement]): both fit by
-    # checkpointing, or both stop at the same boundary before the long batch.
+    # Both ranks fit by checkpointing, or both stop at the same boundary
+    # before the long batch. The simulated NCCL moves no values between
+    # ranks (docs/simulator.md), so here they agree because their runs are
+    # the same; the agreement itself is tested on gloo
+    # (test_guard_distributed.py; Note [Distributed agreement] in guard.py).
     # On this run checkpointing all 4 blocks brings the predicted allocated
     # peak under the budget but not the reserved one (the cache's segments),
     # so the guard stops at the next boundary; with actions warn+checkpoint
