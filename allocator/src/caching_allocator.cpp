@@ -112,6 +112,10 @@ void* CachingAllocator::allocate_tagged(std::size_t bytes, int device, std::uint
     throw invalid_request(fmt::format("oomguard: allocation on device {}, but the {} upstream has devices 0..{}",
                                       device, upstream_->name(), devices_ - 1));
   }
+  if (bytes > detail::kMaxRequest) {
+    throw_oom(device, bytes, fmt::format("larger than the most one request may ask, {}",
+                                         format_bytes(static_cast<std::int64_t>(detail::kMaxRequest))));
+  }
   if (!options_.per_stream_pools) stream = 0;
   if (!limits_.try_charge(tag.category, bytes)) {
     throw_oom(device, bytes, fmt::format("category limit: {} at {}", name(tag.category),

@@ -3,20 +3,24 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 
 namespace oomguard {
 
 std::string format_bytes(std::int64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(std::llabs(bytes));
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  // The magnitude as unsigned: llabs(INT64_MIN) overflows ("--9223372036854775808 B").
+  const std::uint64_t magnitude =
+      bytes < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(bytes) : static_cast<std::uint64_t>(bytes);
+  double value = static_cast<double>(magnitude);
   std::size_t unit = 0;
   while (value >= 1024.0 && unit + 1 < std::size(kUnits)) {
     value /= 1024.0;
     ++unit;
   }
   const char* sign = bytes < 0 ? "-" : "";
-  if (unit == 0) return fmt::format("{}{} B", sign, std::llabs(bytes));
+  if (unit == 0) return fmt::format("{}{} B", sign, magnitude);
   return fmt::format("{}{:.2f} {}", sign, value, kUnits[unit]);
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <thread>
 #include <vector>
@@ -324,6 +325,34 @@ TYPED_TEST_P(AllocatorSuite, ConcurrentUseKeepsExactAccounts) {
   this->expect_clean();
 }
 
+// Sizes near SIZE_MAX once wrapped in the rounding and came back as a
+// 512-byte block; each is an out-of-memory now, with nothing charged.
+TYPED_TEST_P(AllocatorSuite, RequestsNearSizeMaxAreOutOfMemoryAndChangeNothing) {
+  void* p = this->allocator().allocate(1234, 0, 0);
+  const auto before = this->allocator().stats(0);
+  const auto ledger_before = this->ledger().device_stats(0);
+  const std::size_t max = std::numeric_limits<std::size_t>::max();
+  for (std::size_t size : {max, max - 511, max - (std::size_t{1} << 20), (std::size_t{1} << 56) + 1}) {
+    try {
+      (void)this->allocator().allocate(size, 0, 0);
+      ADD_FAILURE() << "a pointer for " << size << " bytes";
+    } catch (const out_of_memory& e) {
+      EXPECT_EQ(e.context().requested_bytes, size);
+      EXPECT_NE(std::string(e.what()).find("larger than the most one request may ask"), std::string::npos)
+          << e.what();
+    }
+  }
+  const auto after = this->allocator().stats(0);
+  EXPECT_EQ(after.allocated_bytes, before.allocated_bytes);
+  EXPECT_EQ(after.reserved_bytes, before.reserved_bytes);
+  EXPECT_EQ(after.upstream_allocs, before.upstream_allocs);
+  EXPECT_EQ(this->ledger().device_stats(0).allocated, ledger_before.allocated);
+  void* q = this->allocator().allocate(4096, 0, 0);  // still usable
+  this->allocator().deallocate(q, 4096, 0, 0);
+  this->allocator().deallocate(p, 1234, 0, 0);
+  this->expect_clean();
+}
+
 REGISTER_TYPED_TEST_SUITE_P(AllocatorSuite, AllocatesAlignedDistinctBlocksOfManySizes,
                             FreedBlocksAreServedFromTheCache, SplitBlocksCoalesceBackIntoTheirSegment,
                             BestFitPicksTheSmallestFreeBlockThatHolds,
@@ -331,7 +360,7 @@ REGISTER_TYPED_TEST_SUITE_P(AllocatorSuite, AllocatesAlignedDistinctBlocksOfMany
                             StatsAreConsistent, StreamsHaveTheirOwnPoolsWhenConfigured,
                             AllocationsFeedTheLedgerWithTheirTags, CategoryLimitsStayExactAcrossRetags,
                             BadInputsGiveClearErrorsAndChangeNothing,
-                            FaultAtEveryUpstreamCallIsClean, ConcurrentUseKeepsExactAccounts);
+                            RequestsNearSizeMaxAreOutOfMemoryAndChangeNothing, FaultAtEveryUpstreamCallIsClean, ConcurrentUseKeepsExactAccounts);
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Default, AllocatorSuite, DefaultConfig);
 INSTANTIATE_TYPED_TEST_SUITE_P(Budgeted, AllocatorSuite, BudgetedConfig);

@@ -31,6 +31,22 @@ TEST(Budget, ReserveRollsBackPastTheLimit) {
   EXPECT_EQ(unlimited.used(), 0u);
 }
 
+TEST(Budget, SizesNearTwoToTheSixtyFourAreRefusedNotWrapped) {
+  Budget budget(100);
+  EXPECT_TRUE(budget.try_reserve(60));
+  for (std::uint64_t bytes : {~std::uint64_t{0}, ~std::uint64_t{0} - 59, ~std::uint64_t{0} - 511}) {
+    EXPECT_FALSE(budget.try_reserve(bytes)) << bytes;
+    EXPECT_EQ(budget.used(), 60u);
+  }
+  CategoryLimits::Limits caps{};
+  caps[index(Category::activations)] = 100;
+  CategoryLimits limits(caps);
+  EXPECT_TRUE(limits.try_charge(Category::activations, 60));
+  EXPECT_FALSE(limits.try_charge(Category::activations, ~std::uint64_t{0} - 59));
+  EXPECT_TRUE(limits.try_charge(Category::activations, 40));  // 60 charged, not wrapped: 40 more fit exactly
+  EXPECT_FALSE(limits.try_charge(Category::activations, 1));
+}
+
 TEST(Budget, ConcurrentReservationsNeverOvershoot) {
   Budget budget(1000);
   std::atomic<int> granted{0};

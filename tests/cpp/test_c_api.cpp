@@ -54,6 +54,12 @@ TEST(CApi, FailuresReturnNullWithAReason) {
   EXPECT_NE(std::string(oomguard_last_error()).find("out of memory"), std::string::npos);
   EXPECT_EQ(oomguard_malloc(16, 7, nullptr), nullptr);
   EXPECT_NE(std::string(oomguard_last_error()).find("device 7"), std::string::npos);
+  // Sizes whose rounding once wrapped to a tiny block.
+  for (std::size_t size : {SIZE_MAX, SIZE_MAX - 511, SIZE_MAX - (std::size_t{1} << 20)}) {
+    EXPECT_EQ(oomguard_malloc(size, 0, nullptr), nullptr) << size;
+    EXPECT_NE(std::string(oomguard_last_error()).find("larger than the most one request may ask"), std::string::npos)
+        << oomguard_last_error();
+  }
 }
 
 TEST(CApi, BadFreesAreRefusedWithoutCorruption) {

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -77,6 +78,16 @@ int run_basic() {
 
 // 1 MiB cudaMalloc calls until refused; then one driver call, refused too.
 int run_until_refused() {
+  // Sizes whose admission sum once wrapped and reached the device.
+  int huge_granted = 0;
+  cudaError_t huge_refusal = cudaSuccess;
+  for (size_t huge : {SIZE_MAX, SIZE_MAX - 511}) {
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, huge);
+    if (e == cudaSuccess) ++huge_granted;
+    else huge_refusal = e;
+  }
+  std::printf("huge_granted=%d\nhuge_error=%d\n", huge_granted, static_cast<int>(huge_refusal));
   int granted = 0;
   cudaError_t refusal = cudaSuccess;
   for (int i = 0; i < 100000; ++i) {

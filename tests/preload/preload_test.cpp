@@ -153,6 +153,8 @@ TEST_F(PreloadTest, BudgetRefusesWithTheOutOfMemoryErrorOfEachApi) {
   ASSERT_EQ(done.exit_code, 0) << done.output;
   const auto printed = parse_key_values(done.output);
   EXPECT_EQ(printed.at("granted"), "10");
+  EXPECT_EQ(printed.at("huge_granted"), "0");
+  EXPECT_EQ(std::stoi(printed.at("huge_error")), static_cast<int>(cudaErrorMemoryAllocation));
   EXPECT_EQ(std::stoi(printed.at("runtime_error")), static_cast<int>(cudaErrorMemoryAllocation));
   EXPECT_EQ(std::stoi(printed.at("driver_error")), static_cast<int>(CUDA_ERROR_OUT_OF_MEMORY));
 
@@ -160,8 +162,8 @@ TEST_F(PreloadTest, BudgetRefusesWithTheOutOfMemoryErrorOfEachApi) {
   const nlohmann::json& d = device0(summary);
   EXPECT_EQ(d.at("segment_bytes").get<std::int64_t>(), 10 * kMiB);
   EXPECT_EQ(d.at("budget_bytes").get<std::int64_t>(), 10 * kMiB);
-  EXPECT_EQ(d.at("budget_refusals"), 2);
-  EXPECT_EQ(d.at("device_ooms"), 0);
+  EXPECT_EQ(d.at("budget_refusals"), 4);  // the two sizes near SIZE_MAX, then the 11th MiB and the driver call
+  EXPECT_EQ(d.at("device_ooms"), 0);  // none reached the device
   EXPECT_EQ(summary.at("ooms").at("last").at("by"), "budget");
   EXPECT_EQ(summary.at("budget").at("spec"), "10MiB");
 
@@ -184,9 +186,11 @@ TEST_F(PreloadTest, TheDevicesOwnOutOfMemoryIsNotedAndPassedThrough) {
   l.env["FAKE_CUDA_DEVICE_BYTES"] = std::to_string(5 * kMiB);
   const Finished done = run(l);
   ASSERT_EQ(done.exit_code, 0) << done.output;
-  EXPECT_EQ(parse_key_values(done.output).at("granted"), "5");
+  const auto printed = parse_key_values(done.output);
+  EXPECT_EQ(printed.at("granted"), "5");
+  EXPECT_EQ(printed.at("huge_granted"), "0");  // without a budget the device refuses the sizes near SIZE_MAX
   const nlohmann::json summary = read_json(reports() / "preload-summary.json");
-  EXPECT_EQ(device0(summary).at("device_ooms"), 2);
+  EXPECT_EQ(device0(summary).at("device_ooms"), 4);
   EXPECT_EQ(device0(summary).at("budget_refusals"), 0);
   EXPECT_EQ(summary.at("ooms").at("last").at("by"), "device");
 }

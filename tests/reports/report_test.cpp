@@ -2,7 +2,9 @@
 // write_report leaves, and `oomguard report` merging ranks.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "oomguard/guard/report/rank_reports.hpp"
 #include "oomguard/guard/report/recorder.hpp"
 #include "oomguard/guard/report/report.hpp"
+#include "oomguard/guard/report/report_file.hpp"
 #include "oomguard/guard/report/summary.hpp"
 #include "oomguard/guard/report/timeline.hpp"
 #include "oomguard/guard/run_state.hpp"
@@ -39,9 +42,9 @@ std::string slurp(const fs::path& p) {
 
 struct TempDir {
   fs::path path;
-  TempDir() {
+  explicit TempDir(const std::string& suffix = "") {
     path = fs::temp_directory_path() / ("oomguard-report-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name() + suffix);
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -155,6 +158,77 @@ TEST_F(Reports, WriteReportLeavesTheThreeFilesWithTheSummaryKeys) {
   EXPECT_NE(html.find("<svg class=\"timeline\""), std::string::npos);
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_EQ(slurp(dir.path / "snapshot.pickle").substr(0, 2), std::string("\x80\x04"));
+}
+
+// Note [Report files are never followed]: a shared report folder where
+// someone planted a symlink at every name oomguard writes (the final names,
+// and the predictable temporaries of the former writer) keeps the links'
+// targets untouched, and the reports are whole regular files.
+TEST_F(Reports, SymlinksPlantedAtEveryNameAreReplacedNeverFollowed) {
+  TempDir dir;
+  TempDir outside("-outside");  // stands for another user's files
+  const fs::path victim = outside.path / "victim";
+  { std::ofstream(victim) << "precious"; }
+  const std::string pid = std::to_string(::getpid());
+  for (const char* name : {"summary.json", "report.html", "snapshot.pickle", "timeline.csv"}) {
+    fs::create_symlink(victim, dir.path / name);
+    fs::create_symlink(victim, dir.path / (std::string(name) + ".tmp" + pid));
+  }
+  ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));
+  Ledger::global().record(0x1000, 4096, kCpuDevice, 0, Tag{Category::weights, Phase::idle, 0});
+  Recorder::global().row();
+  const ReportResult r = write_report("", "exit");
+  EXPECT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(slurp(victim), "precious");
+  for (const char* name : {"summary.json", "report.html", "snapshot.pickle", "timeline.csv"}) {
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir.path / name))) << name;
+    EXPECT_FALSE(slurp(dir.path / name).empty()) << name;
+  }
+  EXPECT_EQ(read_timeline((dir.path / "timeline.csv").string()).size(), 2u);  // the row above and the report's
+  // `oomguard report`'s page, too.
+  fs::remove(dir.path / "report.html");
+  fs::create_symlink(victim, dir.path / "report.html");
+  rebuild_report(dir.path.string(), "");
+  EXPECT_EQ(slurp(victim), "precious");
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir.path / "report.html")));
+  // Nothing but the reports and the planted temporaries is left behind.
+  for (const auto& entry : fs::directory_iterator(dir.path))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp."), std::string::npos) << entry.path();
+}
+
+TEST(ReportFile, AWriteThatFailsLeavesNoTemporaryAndNamesThePath) {
+  TempDir dir;
+  fs::create_directories(dir.path / "summary.json");  // a folder where the file should go: rename fails
+  const std::string error = write_report_file((dir.path / "summary.json").string(), "{}");
+  EXPECT_NE(error.find("summary.json"), std::string::npos) << error;
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : fs::directory_iterator(dir.path)) ++entries;
+  EXPECT_EQ(entries, 1u);  // the folder only
+}
+
+TEST(ReportFile, AppendReplacesAFifoAndKeepsARegularFile) {
+  TempDir dir;
+  const fs::path path = dir.path / "timeline.csv";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);  // would block a writer for ever
+  int fd = open_report_for_append(path.string());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "a\n", 2), 2);
+  ::close(fd);
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(path)));
+  fd = open_report_for_append(path.string());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "b\n", 2), 2);
+  ::close(fd);
+  EXPECT_EQ(slurp(path), "a\nb\n");  // an existing regular file is appended to
+}
+
+TEST(ReportFile, AReportFolderThatIsNotAFolderIsRefusedByName) {
+  TempDir dir;
+  { std::ofstream(dir.path / "file") << "x"; }
+  const std::string why = prepare_report_dir((dir.path / "file").string());
+  EXPECT_NE(why.find((dir.path / "file").string() + "\""), std::string::npos) << why;  // names it
+  EXPECT_EQ(prepare_report_dir((dir.path / "a" / "b").string()), "");
+  EXPECT_TRUE(fs::is_directory(dir.path / "a" / "b"));
 }
 
 // Note [The breakdown at the peak]: the Ledger's composition at the exact

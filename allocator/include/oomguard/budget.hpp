@@ -18,6 +18,7 @@ class Budget {
   // (used() is then 0).
   bool try_reserve(std::uint64_t bytes) noexcept {
     if (limit_ == 0) return true;
+    if (bytes > limit_) return false;  // before the add: near 2^64 it would wrap and pass
     const std::uint64_t after = used_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
     if (after > limit_) {
       used_.fetch_sub(bytes, std::memory_order_relaxed);
@@ -48,6 +49,7 @@ class CategoryLimits {
   bool try_charge(Category c, std::uint64_t bytes) noexcept {
     const std::size_t i = index(c);
     if (limits_[i] == 0) return true;
+    if (bytes > limits_[i]) return false;  // before the add: near 2^64 it would wrap and pass
     const std::uint64_t after = used_[i].fetch_add(bytes, std::memory_order_relaxed) + bytes;
     if (after > limits_[i]) {
       used_[i].fetch_sub(bytes, std::memory_order_relaxed);

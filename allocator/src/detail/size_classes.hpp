@@ -13,6 +13,12 @@ inline constexpr std::size_t kMediumLimit = std::size_t{10} << 20;   // below th
 inline constexpr std::size_t kMediumSegment = std::size_t{20} << 20;  // ...20 MiB segments
 inline constexpr std::size_t kLargeRounding = std::size_t{2} << 20;  // bigger ones get their own, in 2 MiB steps
 
+// The largest request any allocator here serves: 2^56 bytes (64 PiB), far
+// beyond any device, and low enough that no rounding below can overflow.
+// Larger requests are refused as out of memory before any size is computed
+// (SIZE_MAX once came back as a 512-byte block).
+inline constexpr std::size_t kMaxRequest = std::size_t{1} << 56;
+
 constexpr std::size_t round_up(std::size_t bytes, std::size_t to) { return (bytes + to - 1) / to * to; }
 
 // The capacity of the block that serves `bytes`.
@@ -43,5 +49,6 @@ constexpr std::size_t segment_size(std::size_t block) {
 static_assert(block_size(1) == 512 && block_size(512) == 512 && block_size(513) == 1024);
 static_assert(segment_size(kSmallLimit) == kSmallSegment && segment_size(kSmallLimit + kMinBlock) == kMediumSegment);
 static_assert(segment_size(kMediumLimit) == kMediumLimit && segment_size(kMediumLimit + 1) == 12u << 20);
+static_assert(segment_size(block_size(kMaxRequest)) == kMaxRequest);
 
 }  // namespace oomguard::detail

@@ -1,5 +1,7 @@
 #include "oomguard/guard/report/rank_reports.hpp"
 
+#include "oomguard/guard/report/report_file.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -74,10 +76,9 @@ std::vector<RankReport> load_rank_reports(const std::string& dir) {
 std::string rebuild_report(const std::string& dir, const std::string& output) {
   const auto ranks = load_rank_reports(dir);
   const std::string path = output.empty() ? (fs::path(dir) / "report.html").string() : output;
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw error(fmt::format("cannot write \"{}\"", path));
-  out << render_html(ranks, fmt::format("oomguard report: {} ({} {})", dir, ranks.size(), ranks.size() == 1 ? "rank" : "ranks"));
-  if (!out) throw error(fmt::format("cannot write \"{}\"", path));
+  const std::string html =
+      render_html(ranks, fmt::format("oomguard report: {} ({} {})", dir, ranks.size(), ranks.size() == 1 ? "rank" : "ranks"));
+  if (const std::string failure = write_report_file(path, html); !failure.empty()) throw error(failure);
   return path;
 }
 

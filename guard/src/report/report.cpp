@@ -7,11 +7,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <stdexcept>
 #include <system_error>
 
 #include "oomguard/guard/report/headline.hpp"
 #include "oomguard/guard/report/html_report.hpp"
 #include "oomguard/guard/report/recorder.hpp"
+#include "oomguard/guard/report/report_file.hpp"
 #include "oomguard/guard/report/snapshot.hpp"
 #include "oomguard/guard/report/summary.hpp"
 
@@ -20,25 +23,24 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Write through a temporary name and rename (readers never see half a file).
+// Whole or not at all, never through a planted symlink (Note [Report files
+// are never followed] in report_file.hpp).
 void write_file(const std::string& dir, const std::string& name, const std::string& bytes, ReportResult& result) {
   const std::string path = dir + "/" + name;
-  const std::string tmp = path + ".tmp" + std::to_string(getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) {
-      result.errors.push_back("cannot write \"" + tmp + "\"");
-      return;
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    result.errors.push_back("cannot rename \"" + tmp + "\" to \"" + path + "\": " + ec.message());
+  const std::string error = write_report_file(path, bytes);
+  if (!error.empty()) {
+    result.errors.push_back(error);
     return;
   }
   result.files.push_back(path);
+}
+
+std::string read_whole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open \"" + path + "\"");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 std::string env_or(const char* key, const std::string& fallback) {
@@ -74,19 +76,22 @@ ReportResult write_report(const std::string& requested, const std::string& reaso
     std::string dir = requested.empty() ? recorder.dir() : requested;
     if (dir.empty()) dir = default_report_dir();
     result.dir = dir;
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
-      result.errors.push_back("cannot create report directory \"" + dir + "\": " + ec.message());
+    if (const std::string refused = prepare_report_dir(dir); !refused.empty()) {
+      result.errors.push_back(refused);
       return result;
     }
+    std::error_code ec;
     // The last row: the state the report describes.
     if (reason != "out_of_memory") recorder.row();
     const std::string own_timeline = recorder.dir().empty() ? std::string() : recorder.dir() + "/timeline.csv";
     const std::string timeline = dir + "/timeline.csv";
     if (!own_timeline.empty() && !fs::equivalent(fs::path(own_timeline), fs::path(timeline), ec)) {
-      fs::copy_file(own_timeline, timeline, fs::copy_options::overwrite_existing, ec);
-      if (ec) result.errors.push_back("cannot copy the timeline to \"" + timeline + "\": " + ec.message());
+      try {
+        const std::string error = write_report_file(timeline, read_whole(own_timeline));
+        if (!error.empty()) result.errors.push_back(error);
+      } catch (const std::exception& e) {
+        result.errors.push_back(std::string("cannot copy the timeline: ") + e.what());
+      }
     }
 
     // The exit report of a process that ran out of memory says so.

@@ -1,5 +1,7 @@
 #include "oomguard/guard/report/timeline.hpp"
 
+#include "oomguard/guard/report/report_file.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -117,15 +119,21 @@ std::vector<TimelineRow> read_timeline(const std::string& path) {
 bool TimelineWriter::open(const std::string& dir) noexcept {
   close();
   const std::string path = dir + "/timeline.csv";
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = open_timeline_file(path);
   if (fd < 0) return false;
+  fd_ = fd;
+  return true;
+}
+
+int open_timeline_file(const std::string& path) noexcept {
+  const int fd = open_report_for_append(path);  // Note [Report files are never followed]
+  if (fd < 0) return -1;
   struct stat st{};
   if (fstat(fd, &st) == 0 && st.st_size == 0) {
     const std::string header = timeline_header();
     write_all(fd, header.data(), header.size());
   }
-  fd_ = fd;
-  return true;
+  return fd;
 }
 
 void TimelineWriter::close() noexcept {

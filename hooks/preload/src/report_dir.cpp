@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "oomguard/guard/report/report.hpp"
+#include "oomguard/guard/report/report_file.hpp"
 
 namespace oomguard::preload {
 namespace {
@@ -20,7 +21,7 @@ namespace {
 bool process_alive(pid_t pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
 
 pid_t read_owner(const std::string& path) {
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return 0;
   char buf[32] = {};
   const ssize_t n = read(fd, buf, sizeof(buf) - 1);
@@ -29,7 +30,7 @@ pid_t read_owner(const std::string& path) {
 }
 
 bool write_owner(const std::string& path, int flags) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | flags, 0644);
   if (fd < 0) return false;
   char buf[32];
   const int n = std::snprintf(buf, sizeof(buf), "%d\n", static_cast<int>(getpid()));
@@ -41,9 +42,7 @@ bool write_owner(const std::string& path, int flags) {
 enum class Claim { claimed, owned_by_other, failed };
 
 Claim try_claim(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return Claim::failed;
+  if (!guard::report::prepare_report_dir(dir).empty()) return Claim::failed;
   const std::string owner = dir + "/owner.pid";
   if (write_owner(owner, O_EXCL)) return Claim::claimed;
   if (errno != EEXIST) return Claim::failed;

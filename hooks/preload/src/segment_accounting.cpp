@@ -94,10 +94,13 @@ bool admit(int device, std::uint64_t size) {
     slot->seen.store(true, std::memory_order_relaxed);
     g_seen_mask.fetch_or(std::uint64_t{1} << device, std::memory_order_relaxed);
   }
-  const auto delta = static_cast<std::int64_t>(size);
-  const std::int64_t after = slot->live_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
   const std::uint64_t budget = resolve_budget(*slot);
-  if (budget != 0 && static_cast<std::uint64_t>(after) > budget) {
+  // A request above the budget is refused before it is counted: near 2^64
+  // the signed sum below would wrap and admit it.
+  const bool above_budget = budget != 0 && size > budget;
+  const auto delta = above_budget ? std::int64_t{0} : static_cast<std::int64_t>(size);
+  const std::int64_t after = slot->live_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
+  if (above_budget || (budget != 0 && static_cast<std::uint64_t>(after) > budget)) {
     slot->live_bytes.fetch_sub(delta, std::memory_order_relaxed);
     slot->budget_refusals.fetch_add(1, std::memory_order_relaxed);
     note_oom(device, size, /*by_budget=*/true);

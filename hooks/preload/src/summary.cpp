@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "call_counters.hpp"
+#include "oomguard/guard/report/report_file.hpp"
 #include "oomguard/json.hpp"
 #include "oomguard/ledger.hpp"
 #include "preload_config.hpp"
@@ -62,24 +63,9 @@ nlohmann::json build_summary(std::string_view reason) {
 
 bool write_summary(const std::string& dir, std::string_view reason) {
   const std::string text = build_summary(reason).dump(2) + "\n";
-  const std::string path = dir + "/preload-summary.json";
-  // One temporary per thread: two threads may hit an out-of-memory at once.
-  const std::string temporary = path + ".tmp." + std::to_string(gettid());
-  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  const char* data = text.data();
-  std::size_t left = text.size();
-  while (left > 0) {
-    const ssize_t n = write(fd, data, left);
-    if (n < 0) {
-      close(fd);
-      return false;
-    }
-    data += n;
-    left -= static_cast<std::size_t>(n);
-  }
-  close(fd);
-  return std::rename(temporary.c_str(), path.c_str()) == 0;
+  // A temporary of its own per call: two threads may hit an out-of-memory
+  // at once (Note [Report files are never followed]).
+  return guard::report::write_report_file(dir + "/preload-summary.json", text).empty();
 }
 
 }  // namespace oomguard::preload

@@ -59,13 +59,8 @@ std::string timeline_header() { return guard::report::timeline_header(); }
 
 bool open_timeline(const std::string& dir) {
   const std::string path = dir + "/timeline.csv";
-  const int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = guard::report::open_timeline_file(path);
   if (fd < 0) return false;
-  struct stat st{};
-  if (fstat(fd, &st) == 0 && st.st_size == 0) {
-    const std::string header = timeline_header();
-    write_all(fd, header.data(), header.size());
-  }
   g_start_ns.store(now_ns(), std::memory_order_relaxed);
   g_fd.store(fd, std::memory_order_release);
   return true;

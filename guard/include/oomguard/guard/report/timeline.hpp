@@ -44,6 +44,10 @@ std::vector<TimelineRow> parse_timeline(const std::string& text, const std::stri
 std::vector<TimelineRow> read_timeline(const std::string& path);
 
 // The append-only file of one process.
+// Open `path` for appending rows (Note [Report files are never followed]),
+// writing the header into a new or empty file; -1 when it cannot.
+int open_timeline_file(const std::string& path) noexcept;
+
 class TimelineWriter {
  public:
   // Open (creating, with the header once) `dir`/timeline.csv. False if it cannot.
