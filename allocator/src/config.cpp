@@ -89,20 +89,69 @@ BudgetSpec parse_budget(std::string_view text) {
   return spec;
 }
 
+// Note [A value may hold a comma]
+// The grammar is PYTORCH_CUDA_ALLOC_CONF's, which has no way to say a comma
+// inside a value, and `oomguard run --report-dir` pasted the folder into it:
+// a path with a comma broke the run, and `--budget '1GiB,report_dir:/etc'`
+// set a second key. A backslash now takes the next character literally
+// (in keys too, where no accepted key needs it), join_conf escapes what it
+// writes, and the CLI checks each option's value before joining. Quoting
+// was dropped: a path may hold quotes as well, and one escape rule is less
+// to get wrong.
+namespace {
+
+// Cut `text` at unescaped `separator`s; escapes are kept for the next level.
+std::vector<std::string_view> split_unescaped(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == separator) {
+      parts.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  parts.push_back(text.substr(start));
+  return parts;
+}
+
+std::string unescape(std::string_view text, std::string_view source, std::string_view item) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      if (++i == text.size())
+        throw config_error(fmt::format("{}: entry '{}' ends in a lone '\\'; write '\\\\' for a backslash",
+                                       source, item));
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+std::size_t unescaped_colon(std::string_view item) {
+  for (std::size_t i = 0; i < item.size(); ++i) {
+    if (item[i] == '\\') ++i;
+    else if (item[i] == ':') return i;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 std::vector<ConfEntry> parse_conf(std::string_view text, std::string_view source) {
   std::vector<ConfEntry> entries;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t comma = std::min(text.find(',', start), text.size());
-    const std::string_view item = trim(text.substr(start, comma - start));
-    start = comma + 1;
+  for (const std::string_view part : split_unescaped(text, ',')) {
+    const std::string_view item = trim(part);
     if (item.empty()) continue;
-    const std::size_t colon = item.find(':');
+    const std::size_t colon = unescaped_colon(item);
     if (colon == std::string_view::npos || trim(item.substr(0, colon)).empty()) {
       throw config_error(fmt::format("{}: malformed entry '{}': expected key:value, entries separated by ','",
                                      source, item));
     }
-    ConfEntry entry{std::string(trim(item.substr(0, colon))), std::string(trim(item.substr(colon + 1)))};
+    ConfEntry entry{unescape(trim(item.substr(0, colon)), source, item),
+                    unescape(trim(item.substr(colon + 1)), source, item)};
     for (const ConfEntry& seen : entries) {
       if (seen.key == entry.key) {
         throw config_error(fmt::format("{}: key '{}' is given twice", source, entry.key));
@@ -111,6 +160,23 @@ std::vector<ConfEntry> parse_conf(std::string_view text, std::string_view source
     entries.push_back(std::move(entry));
   }
   return entries;
+}
+
+std::string join_conf(std::span<const ConfEntry> entries) {
+  std::string out;
+  auto append_escaped = [&out](std::string_view text) {
+    for (const char c : text) {
+      if (c == ',' || c == ':' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+  };
+  for (const ConfEntry& e : entries) {
+    if (!out.empty()) out.push_back(',');
+    append_escaped(e.key);
+    out.push_back(':');
+    append_escaped(e.value);
+  }
+  return out;
 }
 
 void check_conf_keys(std::span<const ConfEntry> entries, std::span<const std::string_view> accepted,

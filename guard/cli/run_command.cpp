@@ -37,6 +37,7 @@
 #include "oomguard/config.hpp"
 #include "oomguard/error.hpp"
 #include "oomguard/guard/gpu_table.hpp"
+#include "oomguard/guard/policy.hpp"
 
 namespace oomguard::cli {
 namespace {
@@ -242,12 +243,14 @@ std::string join_conf(const RunArgs& args) {
     entries.push_back({key, value});
   };
   for (const ConfEntry& e : parse_conf(args.conf, "--conf")) set(e.key, e.value);
-  if (!args.budget.empty()) set("budget", args.budget);
+  if (!args.budget.empty()) {
+    (void)parse_budget(args.budget);  // checked alone: pasted, "1GiB,report_dir:/etc" would set a second key
+    set("budget", args.budget);
+  }
   if (!args.report_dir.empty()) set("report_dir", fs::absolute(args.report_dir).string());
   if (!args.mode.empty()) set("mode", args.mode);
-  std::string out;
-  for (const ConfEntry& e : entries) out += (out.empty() ? "" : ",") + e.key + ":" + e.value;
-  return out;
+  guard::check_guard_conf(entries);  // a bad value fails here, before the command runs unguarded
+  return oomguard::join_conf(entries);
 }
 
 void prepend_env(const char* name, const std::string& value, char separator) {
@@ -327,7 +330,8 @@ void setup(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("run", "Run a program with oomguard in every process it starts");
   cmd->add_option("--budget", args->budget, "bytes ('20GiB') or a fraction of the device ('90%')");
   cmd->add_option("--report-dir", args->report_dir, "where timelines and reports go");
-  cmd->add_option("--mode", args->mode, "auto, observe, own or cpu");
+  cmd->add_option("--mode", args->mode, "auto, observe, own or cpu")
+      ->check(CLI::IsMember({"auto", "observe", "own", "cpu"}));
   cmd->add_option("--conf", args->conf, "more OOMGUARD_CONF entries, key:value,key:value");
   cmd->add_option("--simulate", args->simulate,
                   "run on simulated GPUs (docs/simulator.md): a GPU table name (A100-80GB), N x NAME "

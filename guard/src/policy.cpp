@@ -61,9 +61,32 @@ double parse_warn_at(std::string_view text) {
 
 std::int64_t parse_predict_after(std::string_view text) {
   const double value = number(text, "predict_after");
-  if (value < 1 || value != std::floor(value))
-    throw config_error(fmt::format("OOMGUARD_CONF key 'predict_after': {} is not a whole number of steps >= 1", text));
+  // !(a <= v <= b) also refuses NaN; an upper bound keeps inf from the cast.
+  if (!(value >= 1 && value <= 1e6) || value != std::floor(value))
+    throw config_error(fmt::format(
+        "OOMGUARD_CONF key 'predict_after': {} is not a whole number of steps from 1 to 1000000; e.g. predict_after:2",
+        text));
   return static_cast<std::int64_t>(value);
+}
+
+std::int64_t parse_max_seq_len(std::string_view text) {
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 1 || value > 2147483647)
+    throw config_error(fmt::format(
+        "OOMGUARD_CONF key 'max_seq_len': '{}' is not a number of tokens from 1 to 2147483647; e.g. max_seq_len:4096",
+        text));
+  return value;
+}
+
+void check_guard_conf(std::span<const ConfEntry> entries) {
+  for (const ConfEntry& e : entries) {
+    if (e.key == "actions") (void)parse_actions(e.value);
+    else if (e.key == "warn_at") (void)parse_warn_at(e.value);
+    else if (e.key == "predict_after") (void)parse_predict_after(e.value);
+    else if (e.key == "max_seq_len") (void)parse_max_seq_len(e.value);
+    else if (e.key == "budget") (void)parse_budget(e.value);
+  }
 }
 
 std::vector<Suggestion> rank_fixes(const RunDescription& run, const Forecast& f) {

@@ -69,8 +69,9 @@ def load(mode: str | None = None, budget: str | int | None = None, report_dir: s
         raise _C.ConfigError(f"{source}: mode '{chosen}' is not accepted; accepted modes: {', '.join(MODES)}")
     if "budget" in entries:
         _C.parse_budget(entries["budget"])  # raises, naming the bad text
+    _C.guard_check_conf(list(entries.items()))  # the guard's values too: a bad one would leave the run unguarded
     allocator_keys = set(_C.ALLOCATOR_CONF_KEYS)
-    allocator_conf = ",".join(f"{k}:{v}" for k, v in entries.items() if k in allocator_keys)
+    allocator_conf = to_conf_string({k: v for k, v in entries.items() if k in allocator_keys})
     _C.validate_allocator_conf(allocator_conf)
     disabled = "disable" in entries and _C.parse_bool(entries["disable"], f"{source} key 'disable'")
     return Config(mode=chosen, budget=entries.get("budget"), report_dir=entries.get("report_dir"),
@@ -78,4 +79,6 @@ def load(mode: str | None = None, budget: str | int | None = None, report_dir: s
 
 
 def to_conf_string(entries: dict[str, str]) -> str:
-    return ",".join(f"{k}:{v}" for k, v in entries.items())
+    """The OOMGUARD_CONF text of ``entries``, values escaped (a report
+    folder may hold a comma)."""
+    return _C.join_conf(list(entries.items()))

@@ -150,7 +150,7 @@ def parse_config(entries: dict[str, str]) -> dict:
     if "predict_after" in entries:
         out["predict_after"] = _C.guard_parse_predict_after(entries["predict_after"])
     if "max_seq_len" in entries:
-        out["max_seq_len"] = int(_C.parse_bytes(entries["max_seq_len"], "OOMGUARD_CONF key 'max_seq_len'"))
+        out["max_seq_len"] = int(_C.guard_parse_max_seq_len(entries["max_seq_len"]))
     return out
 
 

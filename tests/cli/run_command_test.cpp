@@ -10,6 +10,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace {
 
@@ -74,6 +75,34 @@ TEST_F(RunCommand, BadOptionsAreNamed) {
   EXPECT_NE(r.output.find("lots"), std::string::npos) << r.output;
   const Result none = run(cli() + " run --preload-only");
   EXPECT_NE(none.code, 0);
+}
+
+// Note [A value may hold a comma]: an option cannot set a second key, a bad
+// value stops the run before the command starts (exit code 2, naming the
+// key, the value and what is accepted), and a folder with a comma works.
+TEST_F(RunCommand, OptionsCannotInjectKeysAndBadValuesStopTheRunFirst) {
+  const std::string marker = (dir_ / "ran").string();
+  const std::string command = " -- sh -c 'touch " + marker + "'";
+  const Result injected = run(cli() + " run --preload-only --budget '1GiB,report_dir:/etc'" + command);
+  EXPECT_EQ(injected.code, 2) << injected.output;
+  EXPECT_NE(injected.output.find("1GiB,report_dir:/etc"), std::string::npos) << injected.output;
+  for (const char* bad : {"warn_at:2", "predict_after:0", "predict_after:inf", "actions:warn+nuke",
+                          "max_seq_len:-1", "max_seq_len:1GiB"}) {
+    const Result r = run(cli() + " run --preload-only --conf " + bad + command);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.output;
+    const std::string key(bad, std::string_view(bad).find(':'));
+    EXPECT_NE(r.output.find("'" + key + "'"), std::string::npos) << bad << ": " << r.output;
+  }
+  const Result mode = run(cli() + " run --preload-only --mode fast" + command);
+  EXPECT_NE(mode.code, 0);
+  EXPECT_NE(mode.output.find("fast"), std::string::npos) << mode.output;
+  EXPECT_FALSE(fs::exists(marker)) << "a command ran with a bad configuration";
+
+  const fs::path comma = dir_ / "runs,with:odd\\chars";
+  const Result r = run(cli() + " run --preload-only --budget 10MiB --report-dir '" + comma.string() + "' -- " +
+                       OOMGUARD_FAKE_APP + " until-refused");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(fs::exists(comma / "rank0" / "preload-summary.json")) << r.output;
 }
 
 }  // namespace

@@ -48,6 +48,27 @@ TEST(ParseConf, SplitsEntriesInOrder) {
   EXPECT_TRUE(parse_conf("").empty());
 }
 
+// Note [A value may hold a comma].
+TEST(ParseConf, EscapedValuesRoundTripThroughJoinConf) {
+  const std::vector<ConfEntry> entries{{"report_dir", "/runs/a,b:c\\d"}, {"budget", "1GiB"}, {"mode", ""}};
+  const std::string text = join_conf(entries);
+  EXPECT_EQ(text, "report_dir:/runs/a\\,b\\:c\\\\d,budget:1GiB,mode:");
+  const auto back = parse_conf(text);
+  ASSERT_EQ(back.size(), entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(back[i].key, entries[i].key);
+    EXPECT_EQ(back[i].value, entries[i].value);
+  }
+  // Unescaped, the comma still separates: a pasted value cannot hide a key.
+  EXPECT_EQ(parse_conf("budget:1GiB,report_dir:/etc").size(), 2u);
+  try {
+    parse_conf("report_dir:/x\\");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("lone"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ParseConf, MalformedAndDuplicateEntriesAreNamed) {
   try {
     parse_conf("budget:1GiB,oops");

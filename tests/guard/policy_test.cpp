@@ -88,6 +88,24 @@ TEST(Policy, ActionListParsing) {
   EXPECT_THROW(og::parse_warn_at("x"), oomguard::config_error);
   EXPECT_EQ(og::parse_predict_after("3"), 3);
   EXPECT_THROW(og::parse_predict_after("0"), oomguard::config_error);
+  for (const char* bad : {"inf", "nan", "-inf", "1e300", "2.5"})  // inf once became INT64_MIN
+    EXPECT_THROW(og::parse_predict_after(bad), oomguard::config_error) << bad;
+  EXPECT_EQ(og::parse_max_seq_len("4096"), 4096);
+  for (const char* bad : {"-1", "0", "1GiB", "4k", "2147483648", ""})
+    EXPECT_THROW(og::parse_max_seq_len(bad), oomguard::config_error) << bad;
+}
+
+TEST(Policy, TheGuardsValuesAreCheckedBeforeARunStarts) {
+  EXPECT_NO_THROW(og::check_guard_conf(oomguard::parse_conf("warn_at:0.9,mode:cpu,actions:warn+abort,budget:1GiB")));
+  for (const char* bad : {"warn_at:2", "predict_after:0", "actions:warn+nuke", "max_seq_len:-1", "budget:lots"}) {
+    try {
+      og::check_guard_conf(oomguard::parse_conf(bad));
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const oomguard::config_error& e) {
+      const std::string key(bad, std::string_view(bad).find(':'));
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
 }
 
 TEST(Policy, WarnMessageNamesPeakPhaseStepBudgetAndRankedFixes) {

@@ -55,6 +55,27 @@ def test_run_rejects_a_bad_option_before_starting():
     assert "plenty" in result.stderr
 
 
+def test_a_bad_guard_value_stops_the_run_before_the_command(tmp_path):
+    # Once accepted here, these left every child process unguarded (exit 0).
+    marker = tmp_path / "ran"
+    command = [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]
+    for bad in ("warn_at:2", "predict_after:0", "predict_after:inf", "actions:warn+nuke", "max_seq_len:-1"):
+        result = subprocess.run([sys.executable, "-m", "oomguard", "run", "--mode", "cpu", "--conf", bad, "--", *command],
+                                env=_env(), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert f"'{bad.split(':')[0]}'" in result.stderr, (bad, result.stderr)
+    assert not marker.exists()
+
+
+def test_a_report_folder_with_a_comma_and_a_colon_works(tmp_path):
+    reports = tmp_path / "runs,2026:a"
+    code = "import torch; torch.ones(1024)"
+    result = subprocess.run([sys.executable, "-m", "oomguard", "run", "--mode", "cpu", "--report-dir", str(reports),
+                             "--", sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert (reports / "rank0" / "summary.json").exists(), result.stderr
+
+
 def test_run_chains_to_an_existing_sitecustomize(tmp_path):
     (tmp_path / "sitecustomize.py").write_text("import builtins\nbuiltins.USER_SITECUSTOMIZE_RAN = True\n")
     env = _env()

@@ -32,7 +32,13 @@ struct ConfEntry {
 // Split "a:1,b:2" into entries in order. Empty entries (",,") are skipped;
 // an entry without ':' or with an empty key, or a key given twice, throws
 // config_error quoting the entry. `source` names the origin in messages.
+// A backslash takes the next character as it is: `report_dir:/runs/a\,b`
+// is the folder "/runs/a,b" (Note [A value may hold a comma]).
 std::vector<ConfEntry> parse_conf(std::string_view text, std::string_view source = "OOMGUARD_CONF");
+
+// The text parse_conf reads back as `entries`, values escaped: the one way
+// every layer (the CLI, the Python launcher) builds OOMGUARD_CONF.
+std::string join_conf(std::span<const ConfEntry> entries);
 
 // Throw config_error if any entry's key is not in `accepted`, listing them.
 void check_conf_keys(std::span<const ConfEntry> entries, std::span<const std::string_view> accepted,

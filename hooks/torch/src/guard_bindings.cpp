@@ -118,6 +118,12 @@ void bind_guard(py::module_& m) {
   m.def("guard_parse_actions", [](const std::string& text) { return guard::parse_actions(text); });
   m.def("guard_parse_warn_at", [](const std::string& text) { return guard::parse_warn_at(text); });
   m.def("guard_parse_predict_after", [](const std::string& text) { return guard::parse_predict_after(text); });
+  m.def("guard_parse_max_seq_len", [](const std::string& text) { return guard::parse_max_seq_len(text); });
+  m.def("guard_check_conf", [](const std::vector<std::pair<std::string, std::string>>& pairs) {
+    std::vector<ConfEntry> entries;
+    for (const auto& [key, value] : pairs) entries.push_back({key, value});
+    guard::check_guard_conf(entries);
+  });
   m.def("step_peak", [](std::int64_t step, int device) -> py::object {
     for (const StepPeak& s : Ledger::global().step_peaks()) {
       if (s.step != step || s.device != device) continue;

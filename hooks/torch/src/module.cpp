@@ -37,6 +37,12 @@ std::vector<std::pair<std::string, std::string>> parse_conf_pairs(const std::str
   return out;
 }
 
+std::string join_conf_pairs(const std::vector<std::pair<std::string, std::string>>& pairs) {
+  std::vector<ConfEntry> entries;
+  for (const auto& [key, value] : pairs) entries.push_back({key, value});
+  return join_conf(entries);
+}
+
 void check_keys(const std::vector<std::string>& keys, const std::vector<std::string>& accepted,
                 const std::string& source) {
   std::vector<ConfEntry> entries;
@@ -121,6 +127,7 @@ PYBIND11_MODULE(_C, m) {
 
   // Configuration grammar and names, shared with the core.
   m.def("parse_conf", &parse_conf_pairs, py::arg("text"), py::arg("source") = "OOMGUARD_CONF");
+  m.def("join_conf", &join_conf_pairs, py::arg("pairs"));
   m.def("check_conf_keys", &check_keys, py::arg("keys"), py::arg("accepted"), py::arg("source") = "OOMGUARD_CONF");
   m.def("parse_bytes", [](const std::string& text, const std::string& what) { return parse_bytes(text, what); },
         py::arg("text"), py::arg("what") = "size");

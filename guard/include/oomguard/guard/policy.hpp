@@ -4,12 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "oomguard/config.hpp"
 #include "oomguard/guard/predictor.hpp"
 #include "oomguard/guard/run_state.hpp"
 
@@ -30,9 +32,17 @@ struct PolicyConfig {
 // "warn+checkpoint+abort" -> its actions. Throws config_error naming the bad
 // action and the accepted ones, or a repeated one.
 std::vector<std::string> parse_actions(std::string_view text);
-// warn_at in (0, 1]; predict_after >= 1. Throw config_error otherwise.
+// warn_at in (0, 1]; predict_after a whole number of steps in [1, 10^6];
+// max_seq_len a whole number of tokens in [1, 2^31 - 1]. Throw config_error
+// otherwise, naming the key, the value and what is accepted.
 double parse_warn_at(std::string_view text);
 std::int64_t parse_predict_after(std::string_view text);
+std::int64_t parse_max_seq_len(std::string_view text);
+
+// Check the guard's OOMGUARD_CONF values (actions, warn_at, predict_after,
+// max_seq_len, budget) before a run starts: a bad one would otherwise leave
+// every process it starts unguarded. Other keys are left to their layers.
+void check_guard_conf(std::span<const ConfEntry> entries);
 
 // The fixes the user could apply, with the bytes each saves at the predicted
 // peak, largest saving first. Only fixes that apply to this run are listed.
