@@ -13,9 +13,12 @@
 // the wheel installs both), in the build tree beside it, or through
 // OOMGUARD_PRELOAD_LIB.
 #include <dlfcn.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
@@ -259,20 +262,49 @@ void prepend_env(const char* name, const std::string& value, char separator) {
   setenv(name, joined.c_str(), 1);
 }
 
+// Note [The launcher and its command live and die together]
+// Slurm, Docker and Kubernetes send SIGTERM to the process they started,
+// which here is `oomguard run`: it used to exit at once and leave the
+// training job running, re-parented to init, unsupervised. So SIGTERM and
+// SIGHUP are forwarded to the command, and a SIGINT that a process sent
+// (kill -INT) too; one from the terminal reaches the command already (it is
+// in the same foreground group), so that one is not sent twice. The
+// launcher then waits and exits with the command's status, 128 + N for a
+// signal N, as shells report it. If the launcher itself is killed (SIGKILL
+// cannot be forwarded), the command gets SIGTERM from the kernel
+// (PR_SET_PDEATHSIG).
+std::atomic<pid_t> g_command_pid{0};
+
+void forward_signal(int sig, siginfo_t* info, void*) {
+  const pid_t child = g_command_pid.load(std::memory_order_relaxed);
+  if (child <= 0) return;
+  if (sig == SIGINT && info != nullptr && info->si_code > 0) return;  // from the terminal: the command has it
+  ::kill(child, sig);
+}
+
 [[noreturn]] void exec_and_wait(const std::vector<std::string>& command) {
   std::vector<char*> argv;
   for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
   std::cout.flush();
+  const pid_t launcher = getpid();
   const pid_t child = fork();
   if (child < 0) throw error(fmt::format("oomguard run: fork failed: {}", std::strerror(errno)));
   if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != launcher) _exit(128 + SIGTERM);  // the launcher died before prctl took effect
     execvp(argv[0], argv.data());
     std::fprintf(stderr, "oomguard run: cannot run %s: %s\n", argv[0], std::strerror(errno));
     _exit(errno == ENOENT ? 127 : 126);
   }
-  // The terminal sends Ctrl-C to the child too; we wait for its verdict.
-  std::signal(SIGINT, SIG_IGN);
+  g_command_pid.store(child, std::memory_order_relaxed);
+  for (int sig : {SIGTERM, SIGHUP, SIGINT}) {
+    struct sigaction action{};
+    action.sa_sigaction = &forward_signal;
+    action.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(sig, &action, nullptr);
+  }
   int status = 0;
   while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }

@@ -35,7 +35,23 @@ def start(report_dir: str | None) -> str:
     if not _started:
         _started = True
         atexit.register(_at_exit)
+        _note_interrupts()
     return directory
+
+
+def _note_interrupts() -> None:
+    """A run ended by Ctrl-C (SIGINT, raised as KeyboardInterrupt and not
+    caught) exits normally, so its exit report would say ``exit``: the
+    interpreter's last-chance hook, which runs before atexit, names it."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        global exit_reason
+        if issubclass(kind, KeyboardInterrupt) and exit_reason == "exit":
+            exit_reason = "signal:SIGINT"
+        previous(kind, value, traceback)
+
+    sys.excepthook = hook
 
 
 def report(path: str | None = None, reason: str = "on_demand") -> dict:

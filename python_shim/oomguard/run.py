@@ -122,13 +122,31 @@ def _hand_over_simulated_run(argv: list[str], spec_source: str) -> int:
     return _wait(child)
 
 
+_PR_SET_PDEATHSIG = 1  # <sys/prctl.h>
+
+
+def _die_with_the_launcher() -> None:
+    """In the command, before exec: SIGTERM when this launcher dies, even by
+    SIGKILL (Note [The launcher and its command live and die together] in
+    guard/cli/run_command.cpp)."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _wait(child: subprocess.Popen) -> int:
-    # The child gets Ctrl-C from the terminal itself; we wait for its verdict.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The child gets Ctrl-C from the terminal itself; SIGTERM and SIGHUP,
+    # which a scheduler or a closed session sends to this process, go on to it.
+    def forward(signum, _frame):
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, handler)
+                for sig, handler in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, forward), (signal.SIGHUP, forward))}
     try:
         code = child.wait()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 128 - code if code < 0 else code  # killed by signal N: 128+N, as shells report it
 
 
@@ -154,7 +172,7 @@ def main(argv: list[str]) -> int:
         print(f"oomguard run: {error}", file=sys.stderr)
         return 2
     try:
-        child = subprocess.Popen(command, env=env)
+        child = subprocess.Popen(command, env=env, preexec_fn=_die_with_the_launcher)
     except FileNotFoundError:
         print(f"oomguard run: command not found: {command[0]}", file=sys.stderr)
         return 127

@@ -5,9 +5,12 @@
 
 #include <pybind11/stl.h>
 
+#include <atomic>
+
 #include "oomguard/error.hpp"
 #include "oomguard/guard/report/recorder.hpp"
 #include "oomguard/guard/report/report.hpp"
+#include "oomguard/guard/report/terminating_signals.hpp"
 #include "oomguard/guard/run_state.hpp"
 
 namespace py = pybind11;
@@ -19,12 +22,31 @@ void timeline_row_if_open() {
   if (!recorder.dir().empty()) recorder.row();
 }
 
+namespace {
+
+// At SIGTERM, SIGHUP or SIGINT, on the watcher thread (Note [Reports at a
+// terminating signal]): the report as it stands, without the census, which
+// needs Python. A SIGINT that becomes KeyboardInterrupt is written again at
+// exit, census first, with the same reason (python_shim/oomguard/reports.py).
+// A run the guard stopped has its report already: a signal that comes while
+// it exits (torchrun ends the other ranks with SIGTERM once one stops) must
+// not write over "abort".
+std::atomic<bool> g_stopped{false};
+
+void report_at_signal(const char* reason) noexcept {
+  if (!g_stopped.load(std::memory_order_acquire)) (void)guard::report::write_report("", reason);
+}
+
+}  // namespace
+
 void bind_reports(py::module_& m) {
   using guard::report::Recorder;
   m.def("set_report_dir", [](const std::string& dir) {
     if (!Recorder::global().set_dir(dir)) throw error("oomguard: " + Recorder::global().last_error());
+    guard::report::report_at_terminating_signals(&report_at_signal);
     return Recorder::global().dir();
-  }, py::arg("dir"), "Create `dir`, open its timeline.csv and write reports there from now on.");
+  }, py::arg("dir"), "Create `dir`, open its timeline.csv and write reports there from now on (and at SIGTERM, "
+                     "SIGHUP and SIGINT).");
   m.def("report_dir", [] { return Recorder::global().dir(); });
   m.def("default_report_dir", &guard::report::default_report_dir, py::arg("run_dir") = "",
         "<run_dir or oomguard-reports/<OOMGUARD_RUN_ID or time-pid>>/rank<RANK or 0>");
@@ -34,6 +56,7 @@ void bind_reports(py::module_& m) {
   }, "Append a timeline row for now (step boundaries and phase changes); returns the allocated bytes.");
   m.def("set_budget", [](std::uint64_t bytes) { guard::RunState::global().set_budget(bytes); }, py::arg("bytes"));
   m.def("write_report", [](const std::string& dir, const std::string& reason) {
+    if (reason.rfind("abort", 0) == 0) g_stopped.store(true, std::memory_order_release);
     guard::report::ReportResult r;
     {
       py::gil_scoped_release no_gil;  // pure C++; other threads may run
