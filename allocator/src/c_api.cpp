@@ -57,8 +57,12 @@ size_t copy_out(const std::string& text, char* buffer, size_t capacity) {
   return text.size();
 }
 
+// Every entry point goes through here, so the last error is that of the
+// latest call on this thread: clear() keeps the buffer, a store of the size
+// and of a NUL, nothing more on the allocation path.
 template <typename Fn>
 auto guarded(Fn&& fn, decltype(fn()) on_error) noexcept -> decltype(fn()) {
+  t_last_error.clear();
   try {
     return fn();
   } catch (const std::exception& e) {

@@ -58,7 +58,10 @@ std::uint64_t parse_bytes(std::string_view text, std::string_view what) {
     bad_size(text, what);
   }
   const double bytes = std::round(value * scale);
-  if (bytes >= static_cast<double>(std::numeric_limits<std::uint64_t>::max())) bad_size(text, what);
+  if (bytes >= static_cast<double>(std::numeric_limits<std::uint64_t>::max())) {
+    throw config_error(fmt::format("invalid {} '{}': more than 2^64 bytes (16 EiB), the most a size can be", what,
+                                   text));
+  }
   return static_cast<std::uint64_t>(bytes);
 }
 
@@ -190,9 +193,10 @@ void check_conf_keys(std::span<const ConfEntry> entries, std::span<const std::st
 }
 
 bool parse_bool(std::string_view text, std::string_view what) {
-  const std::string_view s = trim(text);
-  if (s == "1" || s == "true" || s == "True" || s == "on" || s == "yes") return true;
-  if (s == "0" || s == "false" || s == "False" || s == "off" || s == "no") return false;
+  std::string s(trim(text));
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));  // TRUE as true
+  if (s == "1" || s == "true" || s == "on" || s == "yes") return true;
+  if (s == "0" || s == "false" || s == "off" || s == "no") return false;
   throw config_error(fmt::format("invalid value '{}' for {}: accepted: true, false, 1, 0, on, off", text, what));
 }
 

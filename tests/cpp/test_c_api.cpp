@@ -54,6 +54,12 @@ TEST(CApi, FailuresReturnNullWithAReason) {
   EXPECT_NE(std::string(oomguard_last_error()).find("out of memory"), std::string::npos);
   EXPECT_EQ(oomguard_malloc(16, 7, nullptr), nullptr);
   EXPECT_NE(std::string(oomguard_last_error()).find("device 7"), std::string::npos);
+  // The error is the latest call's: a success clears it.
+  void* fine = oomguard_malloc(64, 0, nullptr);
+  ASSERT_NE(fine, nullptr);
+  EXPECT_STREQ(oomguard_last_error(), "");
+  oomguard_free(fine, 64, 0, nullptr);
+  (void)oomguard_malloc(16, 7, nullptr);
   // Sizes whose rounding once wrapped to a tiny block.
   for (std::size_t size : {SIZE_MAX, SIZE_MAX - 511, SIZE_MAX - (std::size_t{1} << 20)}) {
     EXPECT_EQ(oomguard_malloc(size, 0, nullptr), nullptr) << size;

@@ -30,6 +30,21 @@ TEST(ParseBytes, RejectsWithAMessageNamingTheInputAndTheUnits) {
   }
 }
 
+TEST(ParseBytes, TooLargeSaysSoNotNonNegative) {
+  try {
+    (void)parse_bytes("20000000TiB", "budget");
+    FAIL();
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 2^64 bytes"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ParseBool, AnyCase) {
+  for (const char* yes : {"TRUE", "True", "true", "YES", "On", "1"}) EXPECT_TRUE(parse_bool(yes, "x")) << yes;
+  for (const char* no : {"FALSE", "False", "No", "OFF", "0"}) EXPECT_FALSE(parse_bool(no, "x")) << no;
+  EXPECT_THROW(parse_bool("maybe", "x"), config_error);
+}
+
 TEST(ParseBudget, BytesOrPercentOfTheDevice) {
   EXPECT_EQ(parse_budget("20GiB").resolve(80ull << 30), 20ull << 30);
   EXPECT_EQ(parse_budget("50%").resolve(80ull << 30), 40ull << 30);

@@ -146,6 +146,16 @@ TEST_F(PreloadTest, DefaultReportDirectoryIsRunIdAndRank) {
   EXPECT_EQ(device0(summary).at("segment_bytes").get<std::int64_t>(), 2 * kMiB);
 }
 
+TEST_F(PreloadTest, ABadRankIsNamedAndTheProgramStillRuns) {
+  Launch l = launch({"child"});
+  l.env.erase("OOMGUARD_REPORT_DIR");
+  l.env["OOMGUARD_RUN_ID"] = "run-b";
+  l.env["RANK"] = "abc";  // once: _exit(2) before main, in every program
+  const Finished done = run(l);
+  ASSERT_EQ(done.exit_code, 0) << done.output;  // and a warning on stderr, which this harness does not keep
+  EXPECT_TRUE(fs::exists(dir_ / "oomguard-reports" / "run-b" / "rank0" / "preload-summary.json"));
+}
+
 TEST_F(PreloadTest, BudgetRefusesWithTheOutOfMemoryErrorOfEachApi) {
   Launch l = launch({"until-refused"});
   l.env["OOMGUARD_CONF"] = "budget:10MiB,some_other_layers_key:1";

@@ -39,7 +39,7 @@ OOMGUARD_API void oomguard_free(void* ptr, size_t size, int device, cudaStream_t
  * oomguard_last_error() set. */
 OOMGUARD_API int oomguard_configure(const char* conf);
 
-/* The last error on this thread, or "" if none. */
+/* The error of this thread's latest call, "" when it succeeded. */
 OOMGUARD_API const char* oomguard_last_error(void);
 
 /* JSON of the allocator and Ledger statistics of one device; writes at most

@@ -65,7 +65,9 @@ std::string process_report_dir(const std::string& run_dir, const std::string& ru
 }
 
 std::string default_report_dir(const std::string& run_dir) {
-  return process_report_dir(run_dir, env_or("OOMGUARD_RUN_ID", ""), env_or("RANK", ""));
+  std::string rank = env_or("RANK", "");
+  if (rank.find_first_not_of("0123456789") != std::string::npos) rank.clear();  // named as the preload names it
+  return process_report_dir(run_dir, env_or("OOMGUARD_RUN_ID", ""), rank);
 }
 
 ReportResult write_report(const std::string& requested, const std::string& reason) noexcept {

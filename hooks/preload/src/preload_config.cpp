@@ -36,7 +36,12 @@ PreloadConfig read_preload_config() {
   out.run_id = env_or_empty("OOMGUARD_RUN_ID");
   out.rank = env_or_empty("RANK");
   if (!out.rank.empty() && out.rank.find_first_not_of("0123456789") != std::string::npos) {
-    throw config_error("RANK='" + out.rank + "' is not a rank: expected a non-negative integer");
+    // RANK is the launcher's, not oomguard's: a bad one must not stop every
+    // program (it used to _exit(2) before main, `ls` included). Reports are
+    // named as for rank 0; a second process there gets its own folder.
+    std::fprintf(stderr, "oomguard preload: RANK='%s' is not a rank (a non-negative integer); reports are named "
+                 "as for rank 0\n", out.rank.c_str());
+    out.rank.clear();
   }
   // OOMGUARD_REPORT_DIR names this process's directory itself.
   out.report_dir = env_or_empty("OOMGUARD_REPORT_DIR");
