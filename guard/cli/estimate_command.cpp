@@ -1,4 +1,8 @@
 // `oomguard estimate`: the pre-flight estimate and the --fit search.
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -46,6 +50,8 @@ struct EstimateArgs {
 
 nlohmann::json load_config(const EstimateArgs& a, std::string& label) {
   if (!a.config_path.empty()) {
+    if (std::filesystem::is_directory(a.config_path))
+      throw config_error(fmt::format("--config: \"{}\" is a folder; give the config.json in it", a.config_path));
     std::ifstream in(a.config_path);
     if (!in) throw config_error(fmt::format("--config: cannot open \"{}\"", a.config_path));
     label = a.config_path;
@@ -86,7 +92,7 @@ guard::EstimateOptions to_options(const EstimateArgs& a, const guard::ModelSpec&
     o.gpu_name = gpu.name;
   }
   o.cuda_context_bytes = parse_bytes(a.cuda_context, "--cuda-context");
-  if (a.allocator_slack < 0 || a.allocator_slack > 1)
+  if (!(a.allocator_slack >= 0 && a.allocator_slack <= 1))  // NaN too
     throw config_error(fmt::format("--allocator-slack must be a fraction in [0, 1], got {}", a.allocator_slack));
   o.allocator_slack = a.allocator_slack;
   return o;
@@ -102,6 +108,10 @@ void run(const EstimateArgs& a) {
   const auto spec = guard::parse_model_spec(config);
   const auto options = to_options(a, spec);
   const auto estimate = guard::estimate(spec, options);
+  if (!std::isfinite(estimate.peak_bytes) || estimate.peak_bytes > 0x1p62)
+    throw config_error(fmt::format("the estimated peak ({:.3g} bytes) is beyond any device: check --batch-size ({}) "
+                                   "and --seq-len ({})",
+                                   estimate.peak_bytes, a.batch_size, a.seq_len));
   std::vector<guard::FitCandidate> fits;
   if (a.fit) fits = guard::fit_search(spec, options, a.fit_limit);
 
@@ -130,35 +140,61 @@ void run(const EstimateArgs& a) {
   if (a.fit) print_fit(std::cout, fits, ctx);
 }
 
+// Bounds on what a run can be: beyond them the products (tokens x hidden x
+// layers) leave what any device could hold, and once left int64 (a 2^31 x
+// 2^31 batch printed a negative peak with exit code 0).
+constexpr std::int64_t kMaxBatch = 1'000'000;
+constexpr std::int64_t kMaxSeqLen = std::int64_t{1} << 24;
+
+// CLI::Range lets NaN through (every comparison with it is false).
+CLI::Validator finite_in(double low, double high) {
+  return CLI::Validator(
+      [low, high](std::string& text) -> std::string {
+        double value = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < low ||
+            value > high)
+          return fmt::format("{} is not a number from {} to {}", text, low, high);
+        return "";
+      },
+      fmt::format("FINITE in [{} - {}]", low, high));
+}
+
 void setup(CLI::App& app) {
   auto args = std::make_shared<EstimateArgs>();
   auto* cmd = app.add_subcommand("estimate", "Estimate the peak device memory of a fine-tuning run before starting it");
   auto* model = cmd->add_option("--model", args->model, "Built-in model (default mistral-7b-v0.1); see --list-models");
   cmd->add_option("--config", args->config_path, "Hugging Face config.json of the model")->excludes(model);
   cmd->add_option("--method", args->method, "full | lora | qlora")->capture_default_str();
-  cmd->add_option("--lora-r", args->lora_r, "LoRA rank")->capture_default_str();
+  cmd->add_option("--lora-r", args->lora_r, "LoRA rank")->capture_default_str()->check(CLI::Range(1, 65536));
   cmd->add_option("--lora-targets", args->lora_targets,
                   "Comma-separated linear modules, or all-linear (default: the attention projections)");
   cmd->add_option("--dtype", args->dtype, "bf16 | fp16 | fp32 (weights and activations)")->capture_default_str();
   cmd->add_flag("--mixed-precision", args->mixed_precision, "Keep fp32 master weights and fp32 optimizer states");
   cmd->add_option("--optimizer", args->optimizer, "adamw | adamw-8bit | paged-adamw-8bit | sgd | adafactor")
       ->capture_default_str();
-  cmd->add_option("--batch-size", args->batch_size, "Micro-batch per GPU")->capture_default_str();
-  cmd->add_option("--seq-len", args->seq_len, "Tokens per sequence")->capture_default_str();
-  cmd->add_option("--grad-accum", args->grad_accum, "Gradient accumulation steps")->capture_default_str();
+  cmd->add_option("--batch-size", args->batch_size, "Micro-batch per GPU")->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, kMaxBatch));
+  cmd->add_option("--seq-len", args->seq_len, "Tokens per sequence")->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, kMaxSeqLen));
+  cmd->add_option("--grad-accum", args->grad_accum, "Gradient accumulation steps")->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, kMaxBatch));
   cmd->add_flag("--gradient-checkpointing", args->gradient_checkpointing, "Recompute each layer in backward");
   cmd->add_option("--attention", args->attention, "eager | sdpa | flash")->capture_default_str();
-  cmd->add_option("--world-size", args->world_size, "Number of GPUs")->capture_default_str();
+  cmd->add_option("--world-size", args->world_size, "Number of GPUs")->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, kMaxBatch));
   cmd->add_option("--zero", args->zero, "0 | 1 | 2 | 3 | fsdp (sharding over --world-size)")->capture_default_str();
   auto* gpu = cmd->add_option("--gpu", args->gpu, "GPU name (A100-80GB, H100-80GB, L4, RTX-4090, ...; see --list-gpus)");
   cmd->add_option("--gpu-memory", args->gpu_memory, "Device memory, e.g. 24GiB (overrides the size of --gpu)");
   (void)gpu;
   cmd->add_option("--cuda-context", args->cuda_context, "CUDA context and library workspaces")->capture_default_str();
   cmd->add_option("--allocator-slack", args->allocator_slack, "Reserved-but-unused memory, fraction of tensor bytes")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(finite_in(0.0, 1.0));
   cmd->add_flag("--json", args->json, "Print the estimate as JSON (schema oomguard.estimate/1)");
   cmd->add_flag("--fit", args->fit, "Search configurations that fit the GPU, fastest first");
-  cmd->add_option("--fit-limit", args->fit_limit, "How many --fit candidates to show")->capture_default_str();
+  cmd->add_option("--fit-limit", args->fit_limit, "How many --fit candidates to show")->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000}));
   cmd->add_flag("--dump-config", args->dump_config, "Print the model's config.json and exit");
   cmd->add_flag_callback("--list-models", [] {
     for (const auto& n : guard::builtin_model_names()) std::cout << n << "\n";

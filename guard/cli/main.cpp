@@ -15,7 +15,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every bad option or value exits 2, as a
+    // bad configuration does (CLI11's own codes, 105 and such, say nothing
+    // to a script).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const oomguard::config_error& e) {
     std::cerr << "oomguard: error: " << e.what() << "\n";
     return 2;

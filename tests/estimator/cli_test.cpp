@@ -116,14 +116,20 @@ TEST(Cli, BadInputGivesClearErrors) {
                         Case{"--zero 3", "world-size"},
                         Case{"--gpu A200", "known: T4"},
                         Case{"--gpu-memory lots", "--gpu-memory"},
-                        Case{"--batch-size 0", "batch size must be at least 1"},
+                        Case{"--batch-size 0", "--batch-size: Value 0 not in range 1 to 1000000"},
+                        Case{"--seq-len 2147483647 --batch-size 2147483647", "not in range"},
+                        Case{"--batch-size 1000000 --seq-len 16777216", "beyond any device"},
+                        Case{"--allocator-slack nan", "nan is not a number from 0 to 1"},
+                        Case{"--allocator-slack inf", "inf is not a number from 0 to 1"},
+                        Case{"--gpu A100-80GB --fit --fit-limit 0", "--fit-limit"},
+                        Case{"--config /", "is a folder"},
                         Case{"--method lora --lora-targets qkv", "linear modules: down_proj"},
                         Case{"--config /nonexistent/config.json", "cannot open"},
                         Case{"--fit", "--fit needs a device size"},
                         Case{"--no-such-flag", "--no-such-flag"},
                         Case{"--model gpt2 --config x.json", "excludes"}}) {
     const auto r = run(std::string("estimate ") + c.args);
-    EXPECT_NE(r.status, 0) << c.args;
+    EXPECT_EQ(r.status, 2) << c.args;  // every bad option or value, CLI11's included
     EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.args << " -> " << r.output;
   }
 }
