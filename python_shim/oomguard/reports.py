@@ -16,6 +16,7 @@ import warnings
 from . import _C, census
 
 _started = False
+_owner_pid = 0  # the process that opened the report folder
 # What the exit report says ended the run; the guard's abort sets "abort".
 exit_reason = "exit"
 
@@ -23,7 +24,7 @@ exit_reason = "exit"
 def start(report_dir: str | None) -> str:
     """Open this process's report directory (``<report_dir>/rank<N>``, or
     ``./oomguard-reports/<run-id>/rank<N>``) and its timeline."""
-    global _started
+    global _started, _owner_pid
     directory = os.path.abspath(_C.default_report_dir(report_dir or ""))
     try:
         _C.set_report_dir(directory)
@@ -34,6 +35,7 @@ def start(report_dir: str | None) -> str:
     _C.timeline_row()
     if not _started:
         _started = True
+        _owner_pid = os.getpid()
         atexit.register(_at_exit)
         _note_interrupts()
     return directory
@@ -66,6 +68,8 @@ def report(path: str | None = None, reason: str = "on_demand") -> dict:
 
 
 def _at_exit() -> None:
+    if os.getpid() != _owner_pid:
+        return  # a forked child (Note [A forked child writes nothing of its parent's], report_bindings.cpp)
     result = report(reason=exit_reason)
     for error in result["errors"]:
         print(f"oomguard: report: {error}", file=sys.stderr, flush=True)

@@ -3,6 +3,7 @@ made before install(), OOMGUARD_DISABLE."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -76,3 +77,31 @@ def test_bad_conf_fails_install_with_the_key_named(conf):
     result = run_python("import oomguard; oomguard.install()", {"OOMGUARD_CONF": conf})
     assert result.returncode != 0
     assert "colour" in result.stderr and "report_dir" in result.stderr
+
+
+def test_a_forked_child_writes_nothing_of_its_parents(tmp_path):
+    # Note [A forked child writes nothing of its parent's]: the child's 64 MiB
+    # and its sys.exit once landed in the parent's timeline and over its
+    # summary.json.
+    reports = tmp_path / "reports"
+    result = run_python(f"""
+        import json, os, sys, torch, oomguard
+        oomguard.install(mode="cpu", report_dir={str(reports)!r})
+        kept = torch.ones(1024)
+        pid = os.fork()
+        if pid == 0:
+            big = torch.ones(16 << 20)  # 64 MiB
+            sys.exit(0)
+        os.waitpid(pid, 0)
+        rows = open({str(reports / "rank0" / "timeline.csv")!r}).read().splitlines()[1:]
+        header = open({str(reports / "rank0" / "timeline.csv")!r}).readline().strip().split(",")
+        allocated = header.index("allocated")
+        print("most in the timeline:", max(int(r.split(",")[allocated]) for r in rows))
+        print("summary after the child:", os.path.exists({str(reports / "rank0" / "summary.json")!r}))
+    """)
+    assert result.returncode == 0, result.stderr
+    assert "summary after the child: False" in result.stdout, result.stdout  # the child wrote none
+    most = int(result.stdout.split("most in the timeline:")[1].split()[0])
+    assert most < 1 << 20, result.stdout
+    summary = json.loads((reports / "rank0" / "summary.json").read_text())
+    assert summary["peak"]["allocated_bytes"] < 1 << 20

@@ -107,6 +107,11 @@ std::uint64_t Recorder::rows_written() const {
   return timeline_.rows_written();
 }
 
+void Recorder::forget_after_fork() noexcept {
+  timeline_.close();
+  dir_.clear();
+}
+
 void Recorder::reset() {
   std::lock_guard lock(mutex_);
   timeline_.close();

@@ -5,6 +5,8 @@
 
 #include <pybind11/stl.h>
 
+#include <pthread.h>
+
 #include <atomic>
 
 #include "oomguard/error.hpp"
@@ -37,6 +39,21 @@ void report_at_signal(const char* reason) noexcept {
   if (!g_stopped.load(std::memory_order_acquire)) (void)guard::report::write_report("", reason);
 }
 
+// Note [A forked child writes nothing of its parent's]
+// A child of fork() (a DataLoader worker, os.fork, multiprocessing) copies
+// the parent's report folder, its timeline descriptor and its signal
+// watcher's pipes (not the watcher thread). Exiting through sys.exit it
+// wrote its rows into the parent's timeline and its summary, report and
+// snapshot over the parent's; a signal to it woke the parent's watcher. So
+// the child forgets all three at the fork, and writes no reports (the
+// Python side skips its atexit report too): its allocations are the
+// parent's data loading, not a run of its own.
+void forget_reports_in_the_child() noexcept {
+  guard::report::Recorder::global().forget_after_fork();
+  guard::report::forget_signal_watcher_after_fork();
+  g_stopped.store(true, std::memory_order_relaxed);  // no signal report from the child
+}
+
 }  // namespace
 
 void bind_reports(py::module_& m) {
@@ -44,6 +61,8 @@ void bind_reports(py::module_& m) {
   m.def("set_report_dir", [](const std::string& dir) {
     if (!Recorder::global().set_dir(dir)) throw error("oomguard: " + Recorder::global().last_error());
     guard::report::report_at_terminating_signals(&report_at_signal);
+    static const bool fork_handler = pthread_atfork(nullptr, nullptr, &forget_reports_in_the_child) == 0;
+    (void)fork_handler;
     return Recorder::global().dir();
   }, py::arg("dir"), "Create `dir`, open its timeline.csv and write reports there from now on (and at SIGTERM, "
                      "SIGHUP and SIGINT).");

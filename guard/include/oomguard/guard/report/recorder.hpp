@@ -62,6 +62,10 @@ class Recorder {
   // A steady-clock stamp (the Ledger's time_ns) in seconds since the start.
   double seconds_at(std::int64_t steady_ns) const;
   void reset();  // tests
+  // In the child of fork(): drop the parent's timeline descriptor and
+  // folder without writing (Note [A forked child writes nothing of its
+  // parent's]). Takes no lock: a parent thread may have held it at the fork.
+  void forget_after_fork() noexcept;
 
  private:
   StateCapture capture(const TimelineRow& row) const;
