@@ -1,9 +1,9 @@
 #include "oomguard/guard/report/recorder.hpp"
 
 #include <algorithm>
-#include <filesystem>
-#include <system_error>
+#include <utility>
 
+#include "oomguard/guard/report/report_file.hpp"
 #include "oomguard/guard/run_state.hpp"
 #include "oomguard/tags.hpp"
 
@@ -17,10 +17,9 @@ Recorder& Recorder::global() {
 bool Recorder::set_dir(const std::string& dir) {
   std::lock_guard lock(mutex_);
   if (dir == dir_ && timeline_.is_open()) return true;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    last_error_ = "cannot create report directory \"" + dir + "\": " + ec.message();
+  // The same folder check as every report writer (Note [Report files are never followed]).
+  if (std::string refused = prepare_report_dir(dir); !refused.empty()) {
+    last_error_ = std::move(refused);
     return false;
   }
   if (!timeline_.open(dir)) {

@@ -1,8 +1,6 @@
 #include "lifecycle.hpp"
 
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
