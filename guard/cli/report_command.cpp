@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "command_registry.hpp"
+#include "oomguard/error.hpp"
 #include "oomguard/guard/report/rank_reports.hpp"
 
 namespace oomguard::cli {
@@ -22,8 +23,12 @@ void setup(CLI::App& app) {
       ->required();
   cmd->add_option("-o,--output", args->output, "Where to write the page (default <dir>/report.html)");
   cmd->callback([args] {
-    const std::string path = guard::report::rebuild_report(args->dir, args->output);
-    std::cout << path << "\n";
+    const auto rebuilt = guard::report::rebuild_report(args->dir, args->output);
+    for (const auto& problem : rebuilt.problems) std::cerr << "oomguard report: " << problem << "\n";
+    std::cout << rebuilt.path << "\n";
+    // A page that shows nothing of any rank is a failure to report.
+    if (rebuilt.ranks_shown == 0)
+      throw error("no rank under \"" + args->dir + "\" has a readable summary.json or timeline.csv (the page lists why)");
   });
 }
 

@@ -103,6 +103,26 @@ int run_until_refused() {
   return 0;
 }
 
+// With a budget: `count` refused 1 MiB requests in a loop past it (a
+// program probing the largest batch); forever after "ready" when count is 0.
+int run_refusals(long count) {
+  std::vector<void*> live;
+  for (;;) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, kMiB) != cudaSuccess) break;
+    live.push_back(p);
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  long refused = 1;
+  for (; count == 0 || refused < count; ++refused) {
+    void* p = nullptr;
+    if (cudaMalloc(&p, kMiB) == cudaSuccess) return 7;
+  }
+  std::printf("refused=%ld\n", refused);
+  return 0;
+}
+
 // `threads` threads, each `iterations` allocations of (thread+1)*4 KiB,
 // freeing every even one: the live total is known exactly.
 int run_threads(int threads, int iterations) {
@@ -188,6 +208,7 @@ int main(int argc, char** argv) {
   if (mode == "fork-exec") return run_fork(true);
   if (mode == "child") return run_child();
   if (mode == "until-killed") return run_until_killed();
+  if (mode == "refusals" && argc > 2) return run_refusals(std::atol(argv[2]));
   if (mode == "no-cuda") return 0;
   std::fprintf(stderr,
                "usage: fake_cuda_app MODE; MODE is one of basic, until-refused, threads N ITERATIONS, fork, "

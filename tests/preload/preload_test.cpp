@@ -285,5 +285,41 @@ TEST_F(PreloadTest, SigtermWritesTheSummaryAndStillEndsTheProgram) {
   EXPECT_GE(device0(summary).at("segment_bytes").get<std::int64_t>(), 8 * kMiB);
 }
 
+// Note [Out-of-memory summaries are rate limited]: 30,000 refusals in a
+// loop write a handful of summaries and rows, and the exit summary counts
+// them all.
+TEST_F(PreloadTest, RefusalsInALoopDoNotRewriteTheSummaryEachTime) {
+  Launch l = launch({"refusals", "30000"});
+  l.env["OOMGUARD_CONF"] = "budget:4MiB";
+  const Finished done = run(l);
+  ASSERT_EQ(done.exit_code, 0) << done.output;
+  EXPECT_EQ(parse_key_values(done.output).at("refused"), "30000");
+  const nlohmann::json summary = read_json(reports() / "preload-summary.json");
+  EXPECT_EQ(summary.at("reason"), "exit");
+  EXPECT_EQ(device0(summary).at("budget_refusals"), 30000);
+  const auto written = summary.at("ooms").at("summaries_written").get<std::uint64_t>();
+  EXPECT_GE(written, 1u);
+  EXPECT_LT(written, 100u);  // one per refusal before
+  EXPECT_LT(read_timeline(reports() / "timeline.csv").size(), 5000u);  // a row a millisecond at most
+}
+
+// A SIGTERM among refusals: the signal's summary is the last one written
+// and no temporary is left half written by a refusal's.
+TEST_F(PreloadTest, SigtermAmongRefusalsReportsTheSignalAndLeavesNoTemporary) {
+  Launch l = launch({"refusals", "0"});
+  l.env["OOMGUARD_CONF"] = "budget:4MiB";
+  Running running = start(l);
+  ASSERT_TRUE(read_until_line(running.stdout_fd, "ready"));
+  usleep(200'000);  // refusals under way
+  kill(running.pid, SIGTERM);
+  const Finished done = wait_for(running);
+  EXPECT_EQ(done.term_signal, SIGTERM);
+  const nlohmann::json summary = read_json(reports() / "preload-summary.json");
+  EXPECT_EQ(summary.at("reason"), "signal:SIGTERM");
+  EXPECT_GT(device0(summary).at("budget_refusals").get<std::int64_t>(), 1);
+  for (const auto& entry : fs::directory_iterator(reports()))
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+}
+
 }  // namespace
 }  // namespace oomguard::testing

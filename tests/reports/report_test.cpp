@@ -26,30 +26,17 @@
 #include "oomguard/ledger.hpp"
 #include "oomguard/tags.hpp"
 
+#include "report_files.hpp"
+
 namespace fs = std::filesystem;
 using namespace oomguard;
 using namespace oomguard::guard::report;
+using oomguard::testing::slurp;
+using oomguard::testing::TempDir;
 using nlohmann::json;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& suffix = "") {
-    path = fs::temp_directory_path() / ("oomguard-report-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name() + suffix);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 class Reports : public ::testing::Test {
  protected:
@@ -92,7 +79,7 @@ TEST(Timeline, RowsRoundTripThroughTheText) {
   const std::size_t n = format_timeline_row(row, buffer, sizeof(buffer));
   const std::string text = timeline_header() + std::string(buffer, n);
   EXPECT_EQ(std::string(buffer, n), "3,backward,1.250000,1000,0,0,24,0,0,0,0,0,1024,2048,,4096\n");
-  const auto rows = parse_timeline(text, "t");
+  const auto rows = parse_timeline(text, "t").rows;
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].step, 3);
   EXPECT_EQ(rows[0].phase, Phase::backward);
@@ -100,7 +87,11 @@ TEST(Timeline, RowsRoundTripThroughTheText) {
   EXPECT_EQ(rows[0].predicted_peak, 0u);
   EXPECT_EQ(rows[0].budget, 4096u);
   EXPECT_THROW(parse_timeline("step,phase\n", "t"), oomguard::error);
-  EXPECT_THROW(parse_timeline(timeline_header() + "1,sideways,0" + std::string(13, ',') + "\n", "t"), oomguard::error);
+  // A line that is not a row costs that line, never the file.
+  const Timeline damaged = parse_timeline(timeline_header() + "1,sideways,0" + std::string(13, ',') + "\n" + text.substr(timeline_header().size()), "t");
+  EXPECT_EQ(damaged.rows.size(), 1u);
+  EXPECT_EQ(damaged.skipped_lines, 1u);
+  EXPECT_EQ(damaged.first_skipped, "line 2: \"sideways\" is not a phase");
 }
 
 TEST_F(Reports, TimelineGetsOneRowPerCallAndAppendsAcrossOpens) {
@@ -112,7 +103,7 @@ TEST_F(Reports, TimelineGetsOneRowPerCallAndAppendsAcrossOpens) {
   Recorder::global().reset();
   ASSERT_TRUE(Recorder::global().set_dir(dir.path.string()));
   Recorder::global().row();
-  const auto rows = read_timeline((dir.path / "timeline.csv").string());
+  const auto rows = read_timeline((dir.path / "timeline.csv").string()).rows;
   ASSERT_EQ(rows.size(), 3u);  // one header, three rows
   EXPECT_EQ(rows[0].by_category[index(Category::weights)], 512);
   EXPECT_EQ(rows[0].allocated, 512);
@@ -184,7 +175,7 @@ TEST_F(Reports, SymlinksPlantedAtEveryNameAreReplacedNeverFollowed) {
     EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(dir.path / name))) << name;
     EXPECT_FALSE(slurp(dir.path / name).empty()) << name;
   }
-  EXPECT_EQ(read_timeline((dir.path / "timeline.csv").string()).size(), 2u);  // the row above and the report's
+  EXPECT_EQ(read_timeline((dir.path / "timeline.csv").string()).rows.size(), 2u);  // the row above and the report's
   // `oomguard report`'s page, too.
   fs::remove(dir.path / "report.html");
   fs::create_symlink(victim, dir.path / "report.html");

@@ -1,5 +1,7 @@
 #include "oomguard/guard/report/html_report.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "oomguard/error.hpp"
@@ -20,6 +22,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
 .oom{background:#fdecea;border:1px solid #d62728;padding:8px 12px;border-radius:4px}
 .ok{background:#eef7ee;border:1px solid #59a14f;padding:8px 12px;border-radius:4px}
 .swatch{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
+.warn{background:#fff6e0;border:1px solid #e0a100;padding:8px 12px;border-radius:4px;margin:8px 0}.bad{color:#b35900}
 .legend span{margin-right:14px;font-size:12px}.muted{color:#666;font-size:12px}
 )";
 
@@ -68,14 +71,59 @@ std::string allocations_table(const json& list) {
   return out + "</table>";
 }
 
+std::string problems_block(const RankReport& r) {
+  if (r.problems.empty()) return {};
+  std::string out = "<div class=\"warn\"><b>Not everything of this process could be read:</b><ul>";
+  for (const auto& p : r.problems) out += "<li>" + escape_html(p) + "</li>";
+  return out + "</ul></div>";
+}
+
+// The row of the timeline with the most allocated bytes; null when empty.
+const TimelineRow* highest_row(const Timeline& t) {
+  const TimelineRow* best = nullptr;
+  for (const auto& row : t.rows)
+    if (!best || row.allocated > best->allocated) best = &row;
+  return best;
+}
+
+// A process with no readable summary.json: what its timeline shows (a
+// SIGKILL leaves exactly this), and why there is no more.
+std::string section_without_summary(const RankReport& r) {
+  std::string out = fmt::format("<section id=\"{0}\"><h2>{0}: no readable summary</h2>", escape_html(r.label));
+  out += problems_block(r);
+  const TimelineRow* top = highest_row(r.timeline);
+  if (!top) return out + "</section>";
+  const TimelineRow& last = r.timeline.rows.back();
+  out += fmt::format("<p class=\"muted\">{} timeline rows; the last at step {} ({}), {:.3g} s after the start.</p>",
+                     r.timeline.rows.size(), last.step, name(last.phase), last.time_s);
+  TimelineChartLines lines;
+  lines.budget = last.budget;
+  out += "<h3>Timeline by category</h3>" + legend() + timeline_svg(r.timeline.rows, lines);
+  out += fmt::format("<h3>Highest sampled point (step {}, {})</h3>", top->step, name(top->phase));
+  out += "<p class=\"muted\">From timeline.csv, whose rows are taken at phase changes: the exact peak, the live "
+         "allocations and the prediction are in summary.json, which this process did not leave.</p>";
+  out += breakdown_svg(top->by_category);
+  out += "<table><tr><th>category</th><th>at the highest row</th></tr>";
+  for (std::size_t c = 0; c < kNumCategories; ++c) {
+    if (top->by_category[c] == 0) continue;
+    out += fmt::format("<tr><td><i class=\"swatch\" style=\"background:{}\"></i>{}</td>{}</tr>", category_colour(c),
+                       kCategoryNames[c], bytes_cell(json(top->by_category[c])));
+  }
+  out += fmt::format("<tr><th>allocated</th>{}</tr><tr><th>reserved</th>{}</tr></table>", bytes_cell(json(top->allocated)),
+                     bytes_cell(json(top->reserved)));
+  return out + "</section>";
+}
+
 std::string section(const RankReport& r) {
+  if (r.summary.is_null()) return section_without_summary(r);
   const json& s = r.summary;
   const json& peak = s["peak"];
   const json& oom = s["oom"];
   std::string out = fmt::format("<section id=\"{0}\"><h2>{0}: {1}</h2>", escape_html(r.label), text(s["device"]));
   out += fmt::format("<p class=\"muted\">written at {}, pid {}, step {}, phase {}; {} timeline rows</p>",
                      text(s.value("reason", json(""))), as_int(s.value("pid", json(0))), as_int(s.value("step", json(0))),
-                     text(s.value("phase", json(""))), r.timeline.size());
+                     text(s.value("phase", json(""))), r.timeline.rows.size());
+  out += problems_block(r);
   if (oom.is_object()) {
     out += fmt::format("<div class=\"oom\"><b>Out of memory</b> at step {} ({}): a request of <b>{}</b> on {} was refused "
                        "({}) with {} allocated{}.</div>",
@@ -96,7 +144,7 @@ std::string section(const RankReport& r) {
   lines.budget = s["budget_bytes"].is_number() ? s["budget_bytes"].get<std::uint64_t>() : 0;
   if (s["prediction"].is_object()) lines.predicted_peak = s["prediction"].value("peak_allocated_bytes", std::uint64_t{0});
   if (oom.is_object()) lines.oom_time_s = oom.value("time_s", 0.0);
-  out += "<h3>Timeline by category</h3>" + legend() + timeline_svg(r.timeline, lines);
+  out += "<h3>Timeline by category</h3>" + legend() + timeline_svg(r.timeline.rows, lines);
 
   out += fmt::format("<h3>Breakdown at the peak (step {}, {})</h3>", as_int(peak["step"]), text(peak["phase"]));
   const CategoryBytes at_peak = category_bytes(peak["by_category"]);
@@ -172,14 +220,28 @@ std::string section(const RankReport& r) {
 
 std::string overview(const std::vector<RankReport>& ranks) {
   std::string out = "<h2>Ranks</h2><table><tr><th>rank</th><th>device</th><th>peak allocated</th><th>peak reserved</th>"
-                    "<th>budget</th><th>out of memory</th></tr>";
+                    "<th>budget</th><th>out of memory</th><th>files</th></tr>";
   for (const auto& r : ranks) {
+    const std::string files =
+        r.problems.empty() ? std::string("complete")
+                           : fmt::format("<span class=\"bad\">{} {}</span>", r.problems.size(),
+                                         r.problems.size() == 1 ? "problem" : "problems");
+    if (r.summary.is_null()) {
+      const TimelineRow* top = highest_row(r.timeline);
+      out += fmt::format("<tr><td><a href=\"#{0}\">{0}</a></td><td>unknown</td>{1}{2}<td></td><td>unknown</td><td>{3}</td></tr>",
+                         escape_html(r.label),
+                         top ? fmt::format("<td class=\"num\">at least {}</td>", escape_html(format_bytes(top->allocated)))
+                             : std::string("<td class=\"num\">n/a</td>"),
+                         top ? bytes_cell(json(top->reserved)) : std::string("<td class=\"num\">n/a</td>"), files);
+      continue;
+    }
     const json& s = r.summary;
-    out += fmt::format("<tr><td><a href=\"#{0}\">{0}</a></td><td>{1}</td>{2}{3}{4}<td>{5}</td></tr>", escape_html(r.label),
-                       text(s["device"]), bytes_cell(s["peak"]["allocated_bytes"]), bytes_cell(s["peak"]["reserved_bytes"]),
-                       bytes_cell(s["budget_bytes"]),
+    out += fmt::format("<tr><td><a href=\"#{0}\">{0}</a></td><td>{1}</td>{2}{3}{4}<td>{5}</td><td>{6}</td></tr>",
+                       escape_html(r.label), text(s["device"]), bytes_cell(s["peak"]["allocated_bytes"]),
+                       bytes_cell(s["peak"]["reserved_bytes"]), bytes_cell(s["budget_bytes"]),
                        s["oom"].is_object() ? "yes, " + escape_html(format_bytes(as_int(s["oom"]["requested_bytes"]))) + " refused"
-                                            : std::string("no"));
+                                            : std::string("no"),
+                       files);
   }
   return out + "</table>";
 }
@@ -189,7 +251,9 @@ std::string overview(const std::vector<RankReport>& ranks) {
 std::string render_html(const std::vector<RankReport>& ranks, const std::string& title) {
   std::string out = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + escape_html(title) +
                     "</title><style>" + kStyle + "</style></head><body><h1>" + escape_html(title) + "</h1>";
-  if (ranks.size() > 1) out += overview(ranks);
+  const bool any_problem =
+      std::any_of(ranks.begin(), ranks.end(), [](const RankReport& r) { return !r.problems.empty(); });
+  if (ranks.size() > 1 || any_problem) out += overview(ranks);
   for (const auto& r : ranks) out += section(r);
   out += fmt::format(
       "<p class=\"muted\">Written by oomguard (summary schema {}). Open snapshot.pickle at "

@@ -74,10 +74,15 @@ StateCapture Recorder::capture(const TimelineRow& row) const {
   return out;
 }
 
-TimelineRow Recorder::row() {
+void Recorder::write(const TimelineThinning::Rows& rows) {
+  for (std::size_t i = 0; i < rows.count; ++i) timeline_.append(rows.rows[i]);
+}
+
+TimelineRow Recorder::row(bool final) {
   const TimelineRow now = sample();
   std::lock_guard lock(mutex_);
-  timeline_.append(now);
+  if (final) write(thinning_.flush());
+  write(thinning_.admit(now, final));
   if (!peak_ || now.allocated > peak_->row.allocated) peak_ = capture(now);
   return now;
 }
@@ -85,7 +90,8 @@ TimelineRow Recorder::row() {
 void Recorder::note_oom(const OomContext& context) {
   const TimelineRow now = sample();
   std::lock_guard lock(mutex_);
-  timeline_.append(now);
+  write(thinning_.flush());  // the rows held back come before it
+  write(thinning_.admit(now, /*at_once=*/true));
   const std::uint64_t count = oom_ ? oom_->count + 1 : 1;
   oom_ = OomCapture{context, capture(now), count};
   if (!peak_ || now.allocated > peak_->row.allocated) peak_ = oom_->state;
@@ -106,6 +112,11 @@ std::uint64_t Recorder::rows_written() const {
   return timeline_.rows_written();
 }
 
+std::uint64_t Recorder::rows_refused() const {
+  std::lock_guard lock(mutex_);
+  return timeline_.rows_refused();
+}
+
 void Recorder::forget_after_fork() noexcept {
   timeline_.close();
   dir_.clear();
@@ -116,6 +127,7 @@ void Recorder::reset() {
   timeline_.close();
   dir_.clear();
   last_error_.clear();
+  thinning_ = TimelineThinning();
   peak_.reset();
   oom_.reset();
   start_ = std::chrono::steady_clock::now();

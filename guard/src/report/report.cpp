@@ -84,7 +84,7 @@ ReportResult write_report(const std::string& requested, const std::string& reaso
     }
     std::error_code ec;
     // The last row: the state the report describes.
-    if (reason != "out_of_memory") recorder.row();
+    if (reason != "out_of_memory") recorder.row(/*final=*/true);
     const std::string own_timeline = recorder.dir().empty() ? std::string() : recorder.dir() + "/timeline.csv";
     const std::string timeline = dir + "/timeline.csv";
     if (!own_timeline.empty() && !fs::equivalent(fs::path(own_timeline), fs::path(timeline), ec)) {
@@ -106,13 +106,12 @@ ReportResult write_report(const std::string& requested, const std::string& reaso
     } catch (const std::exception& e) {
       result.errors.push_back(std::string("snapshot.pickle: ") + e.what());
     }
-    std::vector<TimelineRow> rows;
+    RankReport rank{"rank" + env_or("RANK", "0"), summary, {}, {}};
     try {
-      if (fs::exists(timeline)) rows = read_timeline(timeline);
+      if (fs::exists(timeline)) rank.timeline = read_timeline(timeline);
     } catch (const std::exception& e) {
       result.errors.push_back(std::string("timeline.csv: ") + e.what());
     }
-    RankReport rank{"rank" + env_or("RANK", "0"), summary, std::move(rows)};
     write_file(dir, "report.html", render_html({rank}, "oomguard report: " + dir), result);
   } catch (const std::exception& e) {
     result.errors.push_back(e.what());

@@ -65,7 +65,8 @@ std::string write_report_file(const std::string& path, std::string_view bytes) n
 }
 
 int open_report_for_append(const std::string& path) noexcept {
-  constexpr int kFlags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  // Read as well: a torn tail is found by reading it back (Note [A row is whole or absent]).
+  constexpr int kFlags = O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
   int fd = ::open(path.c_str(), kFlags, kReportMode);
   struct stat st{};
   if (fd >= 0 && (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {

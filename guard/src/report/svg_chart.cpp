@@ -52,7 +52,9 @@ std::string escape_html(std::string_view text) {
   return out;
 }
 
-std::string timeline_svg(const std::vector<TimelineRow>& rows, const TimelineChartLines& lines) {
+std::string timeline_svg(const std::vector<TimelineRow>& all_rows, const TimelineChartLines& lines) {
+  // A few hundred bytes of SVG per point: a page of a few hundred KB at most.
+  const std::vector<TimelineRow> rows = keep_peaks(all_rows, kMaxChartPoints);
   std::string svg = fmt::format(
       R"(<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" width="{}" height="{}" role="img" aria-label="memory timeline by category">)",
       kWidth, kHeight, kWidth, kHeight);

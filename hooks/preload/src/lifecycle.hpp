@@ -9,11 +9,16 @@
 // the watcher thread all appear at the first interposed allocation.
 #pragma once
 
+#include <cstdint>
+
 namespace oomguard::preload {
 
 // Idempotent and thread-safe; cheap (one acquire load) once started.
 void ensure_started() noexcept;
 void report_segment_change(int device) noexcept;
 void report_out_of_memory(int device) noexcept;
+// Summaries written at an out-of-memory (Note [Out-of-memory summaries are
+// rate limited]), the one being written included.
+std::uint64_t out_of_memory_summaries_written() noexcept;
 
 }  // namespace oomguard::preload

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "call_counters.hpp"
+#include "lifecycle.hpp"
 #include "oomguard/guard/report/report_file.hpp"
 #include "oomguard/json.hpp"
 #include "oomguard/ledger.hpp"
@@ -51,7 +52,8 @@ nlohmann::json build_summary(std::string_view reason) {
   }
   out["devices"] = devices;
 
-  nlohmann::json ooms = {{"budget_refusals", budget_refusals}, {"device_ooms", device_ooms}};
+  nlohmann::json ooms = {{"budget_refusals", budget_refusals}, {"device_ooms", device_ooms},
+                         {"summaries_written", out_of_memory_summaries_written()}};
   if (const auto last = last_oom()) {
     ooms["last"] = {{"device", last->device}, {"requested_bytes", last->requested},
                     {"by", last->by_budget ? "budget" : "device"}};

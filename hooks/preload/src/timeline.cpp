@@ -26,20 +26,11 @@ std::int64_t now_ns() {
       .count();
 }
 
-bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = write(fd, data, size);
-    if (n < 0) return false;
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
 // Claim the right to write a rate-limited row: one thread per interval.
 bool take_interval_slot(std::int64_t now) {
   std::int64_t last = g_last_row_ns.load(std::memory_order_relaxed);
-  while (now - last >= kMinRowIntervalNs) {
+  const std::int64_t interval = row_interval_ns(now - g_start_ns.load(std::memory_order_relaxed));
+  while (now - last >= interval) {
     if (g_last_row_ns.compare_exchange_weak(last, now, std::memory_order_relaxed)) return true;
   }
   return false;
@@ -96,7 +87,8 @@ void write_timeline_row(int device, bool force) noexcept {
   row.budget = budget_bytes(device);
   char text[guard::report::kMaxTimelineRowBytes];
   const std::size_t n = guard::report::format_timeline_row(row, text, sizeof(text));
-  if (write_all(fd, text, n)) g_rows.fetch_add(1, std::memory_order_relaxed);
+  if (guard::report::append_timeline_row(fd, text, n)) g_rows.fetch_add(1, std::memory_order_relaxed);
+  else g_dropped.fetch_add(1, std::memory_order_relaxed);
 }
 
 void forget_timeline_after_fork() noexcept {

@@ -13,6 +13,12 @@
 // least kMinRowIntervalNs passed since the previous row; the rest are
 // dropped, so a burst of stream-ordered allocations costs at most one
 // write(2) per millisecond plus one per new peak.
+// Bounded length (the guard's Note [A timeline of bounded length]): the
+// interval grows with the run, max(kMinRowIntervalNs, elapsed /
+// kRowsPerElapsed), so the first seconds keep a row per millisecond and
+// later the file grows by about kRowsPerElapsed rows each time the run's
+// age multiplies by e: a day of steady churn is about 45,000 rows, where a
+// fixed millisecond made it 86 million.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +28,12 @@
 namespace oomguard::preload {
 
 inline constexpr std::int64_t kMinRowIntervalNs = 1'000'000;
+inline constexpr std::int64_t kRowsPerElapsed = 4000;
+
+// The rate limit at `elapsed_ns` since the timeline opened.
+constexpr std::int64_t row_interval_ns(std::int64_t elapsed_ns) {
+  return elapsed_ns / kRowsPerElapsed > kMinRowIntervalNs ? elapsed_ns / kRowsPerElapsed : kMinRowIntervalNs;
+}
 
 // The header: step,phase,time_s,<categories>,allocated,reserved,predicted_peak,budget
 std::string timeline_header();

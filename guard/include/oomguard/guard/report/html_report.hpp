@@ -13,10 +13,14 @@
 
 namespace oomguard::guard::report {
 
+// One process's files as read back. A rank killed by SIGKILL has a
+// timeline and no summary; a disk that filled mid-write leaves a summary
+// that does not parse. The page shows what there is and says what is not.
 struct RankReport {
-  std::string label;  // "rank0"
-  nlohmann::json summary;
-  std::vector<TimelineRow> timeline;
+  std::string label;       // "rank0"
+  nlohmann::json summary;  // null when there is none or it is unreadable
+  Timeline timeline;
+  std::vector<std::string> problems;  // why a file is missing or unreadable
 };
 
 std::string render_html(const std::vector<RankReport>& ranks, const std::string& title);

@@ -9,14 +9,21 @@
 
 namespace oomguard::guard::report {
 
-// The reports under `dir`: `dir` itself if it holds a summary.json, else each
-// rank*/ (and rank*/pid*/) subdirectory that does, in rank order. Throws
-// oomguard::error naming the directory when there are none, or naming the
-// file that does not parse.
+// The reports under `dir`: `dir` itself if it holds a summary.json or a
+// timeline.csv, else each rank*/ (and rank*/pid*/) subdirectory, in rank
+// order. A file that is missing or does not parse is named in that rank's
+// `problems` and the rest of the rank is still read; a rank*/ folder with
+// nothing in it is listed with why. Throws oomguard::error only when `dir`
+// holds no report and no rank folder at all.
 std::vector<RankReport> load_rank_reports(const std::string& dir);
 
+struct RebuiltReport {
+  std::string path;                   // the page written
+  std::vector<std::string> problems;  // "rank1: ..." for each file not read whole
+  std::size_t ranks_shown = 0;        // ranks with a summary or a timeline
+};
+
 // Rebuild `output` (default <dir>/report.html) from the reports under `dir`.
-// Returns the path written.
-std::string rebuild_report(const std::string& dir, const std::string& output = "");
+RebuiltReport rebuild_report(const std::string& dir, const std::string& output = "");
 
 }  // namespace oomguard::guard::report

@@ -21,6 +21,7 @@
 
 #include "oomguard/error.hpp"
 #include "oomguard/guard/report/timeline.hpp"
+#include "oomguard/guard/report/timeline_thinning.hpp"
 #include "oomguard/ledger.hpp"
 
 namespace oomguard::guard::report {
@@ -50,14 +51,17 @@ class Recorder {
 
   // The totals now, across the devices that have seen traffic.
   TimelineRow sample() const;
-  // Append a row for now; keep it if it is the highest so far. Returns it.
-  TimelineRow row();
+  // A row for now, to the timeline through TimelineThinning (Note [A
+  // timeline of bounded length]); kept if it is the highest so far. `final`:
+  // the row a report is written with, after the rows held back. Returns it.
+  TimelineRow row(bool final = false);
   // An allocation was refused: row, and the state kept for the report.
   void note_oom(const OomContext& context);
 
   std::optional<StateCapture> peak() const;
   std::optional<OomCapture> oom() const;
   std::uint64_t rows_written() const;
+  std::uint64_t rows_refused() const;  // by a full disk
   double seconds_since_start() const;
   // A steady-clock stamp (the Ledger's time_ns) in seconds since the start.
   double seconds_at(std::int64_t steady_ns) const;
@@ -69,12 +73,14 @@ class Recorder {
 
  private:
   StateCapture capture(const TimelineRow& row) const;
+  void write(const TimelineThinning::Rows& rows);
 
   mutable std::mutex mutex_;  // rows, OOM and reports only; never per allocation
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::string dir_;
   std::string last_error_;
   TimelineWriter timeline_;
+  TimelineThinning thinning_;
   std::optional<StateCapture> peak_;
   std::optional<OomCapture> oom_;
 };

@@ -25,8 +25,11 @@ struct TimelineChartLines {
   std::optional<double> oom_time_s;
 };
 
+inline constexpr std::size_t kMaxChartPoints = 1500;
+
 // Bytes by category stacked over the rows' time, with the reserved bytes,
-// the budget and the predicted peak drawn as lines.
+// the budget and the predicted peak drawn as lines. More than
+// kMaxChartPoints rows are drawn through keep_peaks().
 std::string timeline_svg(const std::vector<TimelineRow>& rows, const TimelineChartLines& lines);
 
 // One horizontal bar split by category.
