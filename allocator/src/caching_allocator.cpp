@@ -92,8 +92,8 @@ CachingAllocator::~CachingAllocator() {
     }
     for (const auto& [base, segment] : cache.segments) {
       for_each_live_block(*segment, [&](const Block& b) { ledger_->release(b.address); });
+      ledger_->segment_free(d, segment->size, base);  // before: Note [Reserved never counts a freed segment]
       upstream_->deallocate(reinterpret_cast<void*>(base), segment->size, d);
-      ledger_->segment_free(d, segment->size, base);
     }
   }
 }
@@ -281,9 +281,17 @@ std::size_t CachingAllocator::release_cached(int device) {
   }
   std::size_t bytes = 0;
   for (const auto& s : released) {
+    // Note [Reserved never counts a freed segment]
+    // The Ledger stops counting a segment before the device takes it back,
+    // and starts counting one after the device handed it out (segment_alloc
+    // follows the upstream's allocate). Freed after, another thread's new
+    // segment could be counted while the old one still was: under 8-thread
+    // churn on a 315 MB simulated device the Ledger's peak reserved read
+    // 323 MB. In this order the Ledger's reserved is never above what the
+    // device has given out at any moment.
+    ledger_->segment_free(device, s->size, s->base);
     upstream_->deallocate(reinterpret_cast<void*>(s->base), s->size, device);
     cache.budget.release(s->size);
-    ledger_->segment_free(device, s->size, s->base);
     bytes += s->size;
   }
   return bytes;

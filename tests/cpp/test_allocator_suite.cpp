@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -367,3 +369,67 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Budgeted, AllocatorSuite, BudgetedConfig);
 INSTANTIATE_TYPED_TEST_SUITE_P(SharedStreamPool, AllocatorSuite, SharedStreamPoolConfig);
 INSTANTIATE_TYPED_TEST_SUITE_P(CategoryLimited, AllocatorSuite, CategoryLimitedConfig);
 INSTANTIATE_TYPED_TEST_SUITE_P(VirtualAddresses, AllocatorSuite, VirtualAddressConfig);
+
+// Note [Reserved never counts a freed segment]: eight threads churning
+// segments on a device too small for all of them (each out-of-memory
+// releases the cache and retries) never see the Ledger's reserved, or its
+// peak, above the device's capacity. The Ledger once counted a freed
+// segment until after the device had handed its memory to another thread.
+namespace {
+
+// The device, with a pause after each free has returned: what a busy
+// driver does to the thread that freed, and the window the race needs.
+class PausingFreeUpstream final : public Upstream {
+ public:
+  explicit PausingFreeUpstream(std::shared_ptr<SimulatedDevice> device) : device_(std::move(device)) {}
+  void* allocate(std::size_t bytes, int device) override { return device_->allocate(bytes, device); }
+  void deallocate(void* ptr, std::size_t bytes, int device) noexcept override {
+    device_->deallocate(ptr, bytes, device);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  DeviceMemoryInfo memory_info(int device) override { return device_->memory_info(device); }
+  int device_count() override { return device_->device_count(); }
+  std::string name() const override { return "pausing-free(" + device_->name() + ")"; }
+
+ private:
+  std::shared_ptr<SimulatedDevice> device_;
+};
+
+}  // namespace
+
+TEST(LedgerUnderChurn, PeakReservedNeverExceedsTheDevice) {
+  constexpr std::uint64_t kCapacity = 64ull << 20;
+  auto device = std::make_shared<SimulatedDevice>(SimulatedDeviceOptions{
+      .capacity_bytes = kCapacity, .devices = 1, .backing = SimulatedDeviceOptions::Backing::virtual_addresses});
+  Ledger ledger;
+  CachingAllocator allocator(std::make_shared<PausingFreeUpstream>(device), {}, &ledger);
+  std::atomic<std::uint64_t> refusals{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t + 7);
+      std::vector<std::pair<void*, std::size_t>> held;
+      for (int i = 0; i < 2000; ++i) {
+        if (held.size() < 3 && rng() % 3 != 0) {
+          const std::size_t size = (1 + rng() % 6) << 20;  // large blocks: a segment each
+          try {
+            held.emplace_back(allocator.allocate(size, 0, 0), size);
+          } catch (const out_of_memory&) {
+            refusals.fetch_add(1, std::memory_order_relaxed);
+          }
+        } else if (!held.empty()) {
+          const auto k = rng() % held.size();
+          allocator.deallocate(held[k].first, held[k].second, 0, 0);
+          held.erase(held.begin() + static_cast<long>(k));
+          if (rng() % 4 == 0) allocator.release_cached();  // segments back to the device
+        }
+      }
+      for (auto [p, size] : held) allocator.deallocate(p, size, 0, 0);
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_GT(refusals.load(), 0u);  // the device was full at times: the race had its chance
+  EXPECT_LE(ledger.device_stats(0).peak_reserved, static_cast<std::int64_t>(kCapacity));
+  allocator.release_cached();
+  EXPECT_EQ(ledger.device_stats(0).reserved, 0);
+}
