@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 
 from . import config
 
@@ -134,19 +135,39 @@ def _die_with_the_launcher() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _wait(child: subprocess.Popen) -> int:
-    # The child gets Ctrl-C from the terminal itself; SIGTERM and SIGHUP,
-    # which a scheduler or a closed session sends to this process, go on to it.
-    def forward(signum, _frame):
-        child.send_signal(signum)
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_SI_USER = 0  # <signal.h>: si_code of a signal sent by kill(2); the kernel's (a terminal's Ctrl-C) are > 0
 
-    previous = {sig: signal.signal(sig, handler)
-                for sig, handler in ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, forward), (signal.SIGHUP, forward))}
+
+def _wait(child: subprocess.Popen) -> int:
+    """Wait for the command, forwarding signals as the C++ launcher does
+    (Note [The launcher and its command live and die together] in
+    guard/cli/run_command.cpp): SIGTERM and SIGHUP, which a scheduler or a
+    closed session sends to this process, and a SIGINT another process sent
+    (kill -INT). A Ctrl-C from the terminal reaches the command itself (it is
+    in the same foreground group), so that one is not sent twice. A Python
+    handler cannot tell the two SIGINTs apart (it gets no siginfo), so the
+    signals are blocked here and taken with sigwaitinfo on a thread of
+    their own."""
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+
+    def forward():
+        while True:
+            info = signal.sigwaitinfo(_FORWARDED)
+            if info.si_signo == signal.SIGINT and info.si_code > _SI_USER:
+                continue  # from the terminal: the command has it
+            try:
+                child.send_signal(info.si_signo)
+            except ProcessLookupError:
+                return
+
+    # Started after the mask is set, so it inherits it: no thread takes these
+    # signals the default way.
+    threading.Thread(target=forward, name="oomguard-forward-signals", daemon=True).start()
     try:
         code = child.wait()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
     return 128 - code if code < 0 else code  # killed by signal N: 128+N, as shells report it
 
 

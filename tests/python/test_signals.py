@@ -92,6 +92,23 @@ def test_sigterm_to_the_launcher_ends_the_run_with_its_reports(tmp_path):
     assert (rank / "report.html").exists() and (rank / "snapshot.pickle").exists()
 
 
+def test_a_sigint_another_process_sends_the_launcher_reaches_the_command(tmp_path):
+    """kill -INT to the launcher alone (a wrapper script, a supervisor): not
+    the terminal's Ctrl-C, which the command gets itself, so it is
+    forwarded, and the command's report says SIGINT."""
+    launcher, trainer = _start(tmp_path)
+    try:
+        launcher.send_signal(signal.SIGINT)
+        _, stderr = launcher.communicate(timeout=60)
+        assert launcher.returncode == 128 + signal.SIGINT, stderr  # KeyboardInterrupt, then death by SIGINT
+        assert _gone(trainer)
+    except BaseException:
+        _kill_leftovers(launcher, trainer)
+        raise
+    summary = json.loads((tmp_path / "reports" / "rank0" / "summary.json").read_text())
+    assert summary["reason"] == "signal:SIGINT"
+
+
 def test_a_launcher_killed_outright_takes_its_command_with_it(tmp_path):
     launcher, trainer = _start(tmp_path)
     try:
