@@ -131,6 +131,42 @@ def test_sigkill_leaves_a_parseable_timeline(tmp_path):
     for r in rows:
         assert int(r["allocated"]) == sum(int(r[c]) for c in _C.CATEGORIES)
     assert not (tmp_path / "run" / "rank0" / "summary.json").exists()  # no exit report: it was killed
+    # `oomguard report` still draws the killed rank, from its timeline alone.
+    out = subprocess.run([_oomguard_cli(), "report", str(tmp_path / "run")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "rank0: no summary.json" in out.stderr
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert 'id="rank0"' in html and "no readable summary" in html and "Highest sampled point" in html
+
+
+def test_a_report_folder_that_became_unwritable_ends_the_run_cleanly(tmp_path):
+    """The folder is replaced by a file while the run goes on (a cleaned-up
+    scratch space, a remounted volume), or a name in it cannot take a file:
+    the exit report names what it could not write, the last line never
+    points at a page that is not there, and there is no traceback."""
+    setup = {
+        "folder_is_a_file": "shutil.rmtree(d); open(d, 'w').write('not a folder')",
+        "page_is_a_folder": "os.makedirs(os.path.join(d, 'report.html', 'inside'))",
+    }
+    stderr = {}
+    for case, damage in setup.items():
+        reports = tmp_path / case
+        code = ("import os, shutil, torch, oomguard; oomguard.install(mode='cpu', report_dir=os.environ['REPORTS']); "
+                f"kept = torch.ones(4096); d = os.path.join(os.environ['REPORTS'], 'rank0'); {damage}")
+        env = _env()
+        env["REPORTS"] = str(reports)
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, (case, result.stderr)
+        assert "Traceback" not in result.stderr, (case, result.stderr)
+        assert "oomguard: report: " in result.stderr, (case, result.stderr)
+        assert "report: " + str(reports / "rank0" / "report.html") not in result.stderr, (case, result.stderr)
+        stderr[case] = result.stderr
+    assert (tmp_path / "folder_is_a_file" / "rank0").read_text() == "not a folder"  # nothing written over it
+    # The other files are there; the page is not, and the last line says so.
+    page_case = tmp_path / "page_is_a_folder" / "rank0"
+    assert json.loads((page_case / "summary.json").read_text())["reason"] == "exit"
+    assert (page_case / "report.html").is_dir()
+    assert "report.html not written (see the errors above)" in stderr["page_is_a_folder"]
 
 
 def test_on_demand_report_in_process(tmp_path):

@@ -394,7 +394,7 @@ TEST(Headline, PeakByCategoryLargestFirstAndTheReportPath) {
         {"step", 5},
         {"phase", "backward"},
         {"by_category", {{"weights", 30 << 20}, {"activations", 69 << 20}, {"temporary", 1 << 19}, {"unknown", 0}}}}}};
-  EXPECT_EQ(oomguard::guard::report::headline(summary, "out/rank1"),
+  EXPECT_EQ(oomguard::guard::report::headline(summary, "out/rank1/report.html"),
             "oomguard: rank 1 peak 100.00 MiB on cuda:1 at step 5 (backward): activations 69.00 MiB, weights 30.00 MiB; "
             "report: out/rank1/report.html");
 }
@@ -404,9 +404,13 @@ TEST(Headline, AnOutOfMemoryNamesTheRefusal) {
       {"rank", 0},
       {"oom", {{"step", 3}, {"phase", "forward"}, {"requested_bytes", 2 << 20}, {"allocated_bytes", 10 << 20}}},
       {"peak", {{"allocated_bytes", 10 << 20}, {"by_category", nlohmann::json::object()}}}};
-  EXPECT_EQ(oomguard::guard::report::headline(summary, "d"),
+  EXPECT_EQ(oomguard::guard::report::headline(summary, "d/report.html"),
             "oomguard: rank 0 ran out of memory at step 3 (forward): 2.00 MiB refused with 10.00 MiB allocated; "
             "report: d/report.html");
+  // A folder that refused the page: the line does not name one.
+  EXPECT_EQ(oomguard::guard::report::headline(summary, ""),
+            "oomguard: rank 0 ran out of memory at step 3 (forward): 2.00 MiB refused with 10.00 MiB allocated; "
+            "report.html not written (see the errors above)");
 }
 
 TEST(Headline, NothingAllocatedSaysNothing) {

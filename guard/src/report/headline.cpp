@@ -11,14 +11,14 @@
 
 namespace oomguard::guard::report {
 
-std::string headline(const nlohmann::json& summary, const std::string& dir) {
+std::string headline(const nlohmann::json& summary, const std::string& page) {
+  const std::string where = page.empty() ? "report.html not written (see the errors above)" : "report: " + page;
   const nlohmann::json& oom = summary.at("oom");
   if (oom.is_object()) {
-    return fmt::format("oomguard: rank {} ran out of memory at step {} ({}): {} refused with {} allocated; report: "
-                       "{}/report.html",
+    return fmt::format("oomguard: rank {} ran out of memory at step {} ({}): {} refused with {} allocated; {}",
                        summary.value("rank", 0), oom.value("step", std::int64_t{0}), oom.value("phase", std::string("?")),
                        format_bytes(oom.value("requested_bytes", std::int64_t{0})),
-                       format_bytes(oom.value("allocated_bytes", std::int64_t{0})), dir);
+                       format_bytes(oom.value("allocated_bytes", std::int64_t{0})), where);
   }
   const nlohmann::json& peak = summary.at("peak");
   const auto total = peak.value("allocated_bytes", std::int64_t{0});
@@ -32,9 +32,9 @@ std::string headline(const nlohmann::json& summary, const std::string& dir) {
   std::string categories;
   for (const auto& [bytes, category] : parts)
     categories += fmt::format("{}{} {}", categories.empty() ? "" : ", ", category, format_bytes(bytes));
-  return fmt::format("oomguard: rank {} peak {} on {} at step {} ({}): {}; report: {}/report.html",
+  return fmt::format("oomguard: rank {} peak {} on {} at step {} ({}): {}; {}",
                      summary.value("rank", 0), format_bytes(total), summary.value("device", std::string("?")),
-                     peak.value("step", std::int64_t{0}), peak.value("phase", std::string("?")), categories, dir);
+                     peak.value("step", std::int64_t{0}), peak.value("phase", std::string("?")), categories, where);
 }
 
 }  // namespace oomguard::guard::report

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -100,7 +101,6 @@ ReportResult write_report(const std::string& requested, const std::string& reaso
     const bool ran_out = reason == "exit" && recorder.oom().has_value();
     const nlohmann::json summary = build_summary(ran_out ? "out_of_memory" : reason);
     write_file(dir, "summary.json", summary.dump(1), result);
-    result.headline = headline(summary, dir);
     try {
       write_file(dir, "snapshot.pickle", build_snapshot_pickle(), result);
     } catch (const std::exception& e) {
@@ -113,6 +113,9 @@ ReportResult write_report(const std::string& requested, const std::string& reaso
       result.errors.push_back(std::string("timeline.csv: ") + e.what());
     }
     write_file(dir, "report.html", render_html({rank}, "oomguard report: " + dir), result);
+    const std::string page = dir + "/report.html";
+    const bool written = std::find(result.files.begin(), result.files.end(), page) != result.files.end();
+    result.headline = headline(summary, written ? page : std::string());
   } catch (const std::exception& e) {
     result.errors.push_back(e.what());
   } catch (...) {
