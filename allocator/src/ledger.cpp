@@ -338,7 +338,7 @@ void Ledger::begin_step(std::int64_t step) {
         peak.at_end[c] = d.current[c].load(std::memory_order_relaxed);
         peak.peak_by_category[c] = d.step_peak[c].exchange(peak.at_end[c]);
       }
-      if (step_history_.size() == kStepHistory) step_history_.erase(step_history_.begin());
+      if (step_history_.size() == kStepHistory) step_history_.pop_front();
       step_history_.push_back(peak);
     }
     open_step_.store(step, std::memory_order_relaxed);
@@ -377,21 +377,41 @@ std::vector<DeviceStats> Ledger::stats() const {
   return out;
 }
 
+StepPeak Ledger::open_entry(std::size_t slot) const {
+  const DeviceCounters& d = devices_[slot];
+  StepPeak peak{open_step_.load(std::memory_order_relaxed), device_of(slot),
+                d.step_total_peak.load(std::memory_order_relaxed), {}, {}};
+  for (std::size_t c = 0; c < kNumCategories; ++c) {
+    peak.peak_by_category[c] = d.step_peak[c].load();
+    peak.at_end[c] = d.current[c].load(std::memory_order_relaxed);
+  }
+  return peak;
+}
+
 std::vector<StepPeak> Ledger::step_peaks() const {
   std::lock_guard lock(step_mutex_);
-  std::vector<StepPeak> out = step_history_;
-  const std::int64_t open = open_step_.load(std::memory_order_relaxed);
-  for (std::size_t slot = 0; slot < kDeviceSlots; ++slot) {
-    const DeviceCounters& d = devices_[slot];
-    if (!d.seen.load(std::memory_order_relaxed)) continue;
-    StepPeak peak{open, device_of(slot), d.step_total_peak.load(std::memory_order_relaxed), {}, {}};
-    for (std::size_t c = 0; c < kNumCategories; ++c) {
-      peak.peak_by_category[c] = d.step_peak[c].load();
-      peak.at_end[c] = d.current[c].load(std::memory_order_relaxed);
-    }
-    out.push_back(peak);
-  }
+  std::vector<StepPeak> out(step_history_.begin(), step_history_.end());
+  for (std::size_t slot = 0; slot < kDeviceSlots; ++slot)
+    if (devices_[slot].seen.load(std::memory_order_relaxed)) out.push_back(open_entry(slot));
   return out;
+}
+
+std::optional<StepPeak> Ledger::open_step_peak(int device) const {
+  const std::size_t slot = slot_of(device);
+  if (!devices_[slot].seen.load(std::memory_order_relaxed)) return std::nullopt;
+  std::lock_guard lock(step_mutex_);
+  return open_entry(slot);
+}
+
+std::optional<StepPeak> Ledger::step_peak(std::int64_t step, int device) const {
+  std::lock_guard lock(step_mutex_);
+  // Newest first: the guard asks for the step that just closed.
+  for (auto it = step_history_.rbegin(); it != step_history_.rend(); ++it)
+    if (it->step == step && it->device == device) return *it;
+  const std::size_t slot = slot_of(device);
+  if (step == open_step_.load(std::memory_order_relaxed) && devices_[slot].seen.load(std::memory_order_relaxed))
+    return open_entry(slot);
+  return std::nullopt;
 }
 
 std::vector<AllocationRecord> Ledger::live_allocations() const {

@@ -164,7 +164,32 @@ TEST(Ledger, StepPeaksCloseAtEachBoundary) {
   EXPECT_EQ(step2.step, 2);
   EXPECT_EQ(step2.peak_allocated, 310);
   EXPECT_EQ(at(step2.peak_by_category, Category::activations), 300);
+  // One entry asked for, as the guard does at each boundary: the same figures.
+  ASSERT_TRUE(ledger.step_peak(1, 0).has_value());
+  EXPECT_EQ(ledger.step_peak(1, 0)->peak_allocated, 100);
+  ASSERT_TRUE(ledger.step_peak(2, 0).has_value());  // the open step
+  EXPECT_EQ(ledger.step_peak(2, 0)->peak_allocated, 310);
+  EXPECT_EQ(ledger.open_step_peak(0)->peak_allocated, 310);
+  EXPECT_FALSE(ledger.step_peak(3, 0).has_value());
+  EXPECT_FALSE(ledger.step_peak(1, 1).has_value());  // a device with no traffic
+  EXPECT_FALSE(ledger.open_step_peak(1).has_value());
   EXPECT_EQ(process_step(), 2);
+  set_process_step(0);
+}
+
+TEST(Ledger, StepHistoryKeepsTheNewestStepsOnly) {
+  Ledger ledger;
+  const std::int64_t steps = static_cast<std::int64_t>(Ledger::kStepHistory) + 10;
+  for (std::int64_t step = 1; step <= steps; ++step) {
+    ledger.begin_step(step);
+    ledger.record(0x1000, static_cast<std::uint64_t>(step), 0, 0, tag(Category::activations, Phase::forward, step));
+    ledger.release(0x1000);
+  }
+  ledger.begin_step(steps + 1);
+  EXPECT_EQ(ledger.step_peaks().size(), Ledger::kStepHistory + 1);  // the history, then the open step
+  EXPECT_FALSE(ledger.step_peak(10, 0).has_value());  // dropped, oldest first
+  EXPECT_EQ(ledger.step_peak(11, 0)->peak_allocated, 11);
+  EXPECT_EQ(ledger.step_peak(steps, 0)->peak_allocated, steps);
   set_process_step(0);
 }
 

@@ -61,6 +61,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -221,6 +222,12 @@ class Ledger {
   DeviceStats device_stats(int device) const;
   std::vector<DeviceStats> stats() const;  // devices that have seen traffic
   std::vector<StepPeak> step_peaks() const;  // closed steps, oldest first, then the open one
+  // One step's entry on one device (the open step's too), without copying
+  // the history: what the guard asks at every step boundary. A copy of the
+  // whole history per step grew the per-step cost with the run's length
+  // until the history was full (1.8 ms to 2.9 ms over 30,000 tiny steps).
+  std::optional<StepPeak> step_peak(std::int64_t step, int device) const;
+  std::optional<StepPeak> open_step_peak(int device) const;
   std::vector<AllocationRecord> live_allocations() const;
   std::vector<Event> recent_events() const;  // oldest first
   LedgerCounters counters() const;
@@ -242,8 +249,9 @@ class Ledger {
   std::unique_ptr<Shard[]> shards_;
   std::unique_ptr<DeviceCounters[]> devices_;
   std::size_t ring_per_shard_;
+  StepPeak open_entry(std::size_t slot) const;  // under step_mutex_
   mutable std::mutex step_mutex_;  // step boundaries only, never on the allocation path
-  std::vector<StepPeak> step_history_;
+  std::deque<StepPeak> step_history_;  // at most kStepHistory; the oldest dropped in O(1)
   std::atomic<std::int64_t> open_step_{0};
 };
 

@@ -125,20 +125,16 @@ void bind_guard(py::module_& m) {
     guard::check_guard_conf(entries);
   });
   m.def("step_peak", [](std::int64_t step, int device) -> py::object {
-    for (const StepPeak& s : Ledger::global().step_peaks()) {
-      if (s.step != step || s.device != device) continue;
-      py::dict categories;
-      for (std::size_t c = 0; c < kNumCategories; ++c)
-        categories[py::str(std::string(kCategoryNames[c]))] = s.peak_by_category[c];
-      return py::make_tuple(s.peak_allocated, categories);
-    }
-    return py::none();
+    const std::optional<StepPeak> s = Ledger::global().step_peak(step, device);
+    if (!s) return py::none();
+    py::dict categories;
+    for (std::size_t c = 0; c < kNumCategories; ++c)
+      categories[py::str(std::string(kCategoryNames[c]))] = s->peak_by_category[c];
+    return py::make_tuple(s->peak_allocated, categories);
   }, py::arg("step"), py::arg("device"), "(peak_allocated, peak by category) of a step on a device, or None.");
   m.def("open_step_peak", [](int device) -> std::int64_t {
-    const std::vector<StepPeak> peaks = Ledger::global().step_peaks();  // the open step's entries come last
-    for (auto it = peaks.rbegin(); it != peaks.rend(); ++it)
-      if (it->device == device) return it->peak_allocated;
-    return 0;
+    const std::optional<StepPeak> s = Ledger::global().open_step_peak(device);
+    return s ? s->peak_allocated : 0;
   }, py::arg("device"), "The peak allocated bytes of the open step so far on a device.");
   m.def("non_torch_bytes", &Ledger::non_torch_bytes, py::arg("device"),
         "Device memory outside PyTorch now (driver segments seen by LD_PRELOAD or CUPTI beyond PyTorch's).");
