@@ -30,8 +30,12 @@ RankReport load_one(const fs::path& dir, std::string label) {
   std::error_code ec;
   const fs::path summary_path = dir / "summary.json";
   if (!fs::exists(summary_path, ec)) {
-    r.problems.push_back("no summary.json: the process ended before it wrote its report (SIGKILL, the host's "
-                         "out-of-memory killer or a crash); what follows is read from timeline.csv");
+    r.problems.push_back(
+        fs::exists(dir / "preload-summary.json", ec)
+            ? "no summary.json: the process ran under the LD_PRELOAD library alone, whose reports are timeline.csv "
+              "and preload-summary.json"
+            : "no summary.json: the process ended before it wrote its report (SIGKILL, the host's out-of-memory "
+              "killer or a crash); what follows is read from timeline.csv");
   } else {
     try {
       std::ifstream in(summary_path);

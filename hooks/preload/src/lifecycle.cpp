@@ -44,14 +44,14 @@ std::atomic<bool> g_atexit_registered{false};
 //   go through the timeline's rate limit (a new peak still writes at once).
 //   The counts stay exact: the exit or signal summary has them all;
 // - one summary is written at a time (g_summary_writer). An out-of-memory
-//   summary that finds another in flight is skipped; the final summary (exit
-//   or signal) waits for the one in flight to be renamed into place, then
-//   marks the writer final, so no summary starts after it and none is cut
-//   by the death that follows a signal.
+//   summary that finds another in flight, or a signal's written, is
+//   skipped; the signal's and the exit's wait for the one in flight to be
+//   renamed into place. After the signal's no out-of-memory summary starts,
+//   so none is cut by the death that follows; after the exit's none at all.
 // An atomic, not a mutex: a child of fork() resets it without a lock that a
 // parent thread may have held at the fork.
 constexpr std::int64_t kOomSummaryIntervalNs = 1'000'000'000;
-enum SummaryWriter : int { kNoWriter = 0, kWriting = 1, kFinal = 2 };
+enum SummaryWriter : int { kNoWriter = 0, kWriting = 1, kSignalled = 2, kFinal = 3 };
 std::atomic<int> g_summary_writer{kNoWriter};
 std::atomic<bool> g_oom_seen{false};
 std::atomic<std::int64_t> g_last_oom_summary_ns{0};
@@ -66,12 +66,20 @@ bool reports_ready() {
   return g_state.load(std::memory_order_acquire) == kStarted && !g_report_dir.empty();
 }
 
-// The exit or signal summary: after the one in flight, and the last.
-void write_final_summary(const char* reason) noexcept {
-  for (int expected = kNoWriter; !g_summary_writer.compare_exchange_weak(expected, kFinal, std::memory_order_acq_rel);
-       expected = kNoWriter) {
-    if (expected == kFinal) return;  // the other final summary is written
-    std::this_thread::yield();
+// The signal's or the exit's summary, after the one in flight. A signal's
+// blocks the out-of-memory summaries after it (the process is about to die
+// by it, and a writer cut by that death would leave its temporary); the
+// exit's is the last of all. A program whose own handler survives the
+// signal still gets its exit summary.
+void write_closing_summary(const char* reason, SummaryWriter after) noexcept {
+  for (int seen = g_summary_writer.load(std::memory_order_acquire);;) {
+    if (seen == kFinal) return;  // the exit summary is written
+    if (seen == kWriting) {
+      std::this_thread::yield();
+      seen = g_summary_writer.load(std::memory_order_acquire);
+      continue;
+    }
+    if (g_summary_writer.compare_exchange_weak(seen, kWriting, std::memory_order_acq_rel)) break;
   }
   try {
     write_timeline_row(0, /*force=*/true);
@@ -79,14 +87,15 @@ void write_final_summary(const char* reason) noexcept {
   } catch (...) {
     // Nothing can be said from here; the timeline has its rows.
   }
+  g_summary_writer.store(after, std::memory_order_release);
 }
 
 void report_at_signal(const char* reason) noexcept {
-  if (reports_ready()) write_final_summary(reason);
+  if (reports_ready()) write_closing_summary(reason, kSignalled);
 }
 
 void on_exit() {
-  if (reports_ready()) write_final_summary("exit");
+  if (reports_ready()) write_closing_summary("exit", kFinal);
 }
 
 void start() {
