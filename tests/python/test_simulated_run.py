@@ -94,6 +94,26 @@ json.dump({"name": torch.cuda.get_device_name(), "max_allocated": torch.cuda.max
     assert preload["calls"]["cudaMalloc"] > 0
 
 
+ATTENTION = """
+import json, torch
+q = torch.randn(1, 8, 256, 64, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+out = torch.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True)
+out.sum().backward()
+conv = torch.nn.Conv2d(3, 8, 3).cuda()(torch.randn(1, 3, 32, 32, device="cuda"))
+print(json.dumps({"attention": out.grad_fn.name(), "conv": list(conv.shape)}))
+"""
+
+
+@pytest.mark.parametrize("gpu", ["H100-80GB", "B200"])
+def test_bf16_attention_and_convolutions_run_on_a_simulated_hopper_or_blackwell(gpu):
+    # Note [cuDNN on the simulated device]: torch prefers cuDNN's attention
+    # from compute capability 9.0, and cuDNN cannot run on the simulator.
+    result = _oomguard_run("--simulate", gpu, "--mode", "observe", "--", sys.executable, "-c", ATTENTION)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen == {"attention": "ScaledDotProductFlashAttentionBackward0", "conv": [1, 8, 30, 30]}
+
+
 def test_an_unknown_gpu_exits_2_naming_the_accepted_ones_before_starting(tmp_path):
     marker = tmp_path / "started"
     for args, env in ((["--simulate", "Z100-80GB"], _base_env()),

@@ -46,8 +46,30 @@ def is_launcher(argv: list[str]) -> bool:
     return name in ("torchrun", "deepspeed") or (name == "accelerate" and rest[:1] == ["launch"])
 
 
+# Note [cuDNN on the simulated device]
+# cuDNN links the CUDA runtime statically and cannot run on the simulated
+# device (Note [Export tables] in simulator/driver/entry_points.cpp). On
+# compute capability 9.0 and later torch's scaled_dot_product_attention
+# prefers cuDNN's kernel for bf16/fp16, so every transformers model failed
+# its first forward on a simulated H100 with CUDNN_STATUS_NOT_INITIALIZED.
+# Here torch is told not to use cuDNN; attention then takes the flash
+# kernel, which saves the same tensors for backward (q, k, v, the output and
+# an fp32 log-sum-exp per head and token), and convolutions take torch's
+# native kernels. What differs from the GPU is cuDNN's workspace, which is
+# not simulated (docs/simulator.md, "What differs from a GPU").
+def _simulated_device_setup(torch) -> None:
+    if not os.environ.get("OOMGUARD_SIMULATE"):
+        return
+    try:
+        torch.backends.cuda.enable_cudnn_sdp(False)
+        torch.backends.cudnn.enabled = False
+    except Exception as error:  # an older torch without the switch: say so, go on
+        print(f"oomguard: could not turn cuDNN off on the simulated device: {error}", file=sys.stderr)
+
+
 def _install() -> None:
     global OOMGUARD_PENDING
+    _simulated_device_setup(sys.modules["torch"])
     if is_launcher(list(getattr(sys, "orig_argv", sys.argv))):
         return
     package = sys.modules.get("oomguard")
