@@ -29,6 +29,8 @@ struct EstimateArgs {
   std::string dtype = "bf16";
   bool mixed_precision = false;
   std::string optimizer = "adamw";
+  std::string optimizer_impl;  // empty: the framework's
+  std::string framework = "hf-trainer";
   std::int64_t batch_size = 1;
   std::int64_t seq_len = 1024;
   std::int64_t grad_accum = 1;
@@ -72,6 +74,8 @@ guard::EstimateOptions to_options(const EstimateArgs& a, const guard::ModelSpec&
   s.dtype = guard::parse_dtype(a.dtype);
   s.mixed_precision = a.mixed_precision;
   s.optimizer = guard::parse_optimizer(a.optimizer);
+  if (!a.optimizer_impl.empty()) s.optimizer_impl = guard::parse_optimizer_impl(a.optimizer_impl);
+  s.framework = guard::parse_framework(a.framework);
   s.batch_size = a.batch_size;
   s.seq_len = a.seq_len;
   s.grad_accum = a.grad_accum;
@@ -91,6 +95,9 @@ guard::EstimateOptions to_options(const EstimateArgs& a, const guard::ModelSpec&
     o.gpu_memory_bytes = gpu.memory_bytes;
     o.gpu_name = gpu.name;
   }
+  // The architecture decides SDPA's kernel and cuBLAS's workspace; a --gpu
+  // that only labels a --gpu-memory keeps the default (8.0).
+  if (const auto* gpu = guard::lookup_gpu(a.gpu)) o.compute_capability = gpu->compute_major * 10 + gpu->compute_minor;
   o.cuda_context_bytes = parse_bytes(a.cuda_context, "--cuda-context");
   if (!(a.allocator_slack >= 0 && a.allocator_slack <= 1))  // NaN too
     throw config_error(fmt::format("--allocator-slack must be a fraction in [0, 1], got {}", a.allocator_slack));
@@ -172,6 +179,12 @@ void setup(CLI::App& app) {
   cmd->add_option("--dtype", args->dtype, "bf16 | fp16 | fp32 (weights and activations)")->capture_default_str();
   cmd->add_flag("--mixed-precision", args->mixed_precision, "Keep fp32 master weights and fp32 optimizer states");
   cmd->add_option("--optimizer", args->optimizer, "adamw | adamw-8bit | paged-adamw-8bit | sgd | adafactor")
+      ->capture_default_str();
+  cmd->add_option("--optimizer-impl", args->optimizer_impl,
+                  "foreach | fused | for-loop: how AdamW steps (default: the framework's; hf-trainer fused, torch "
+                  "foreach)");
+  cmd->add_option("--framework", args->framework, "hf-trainer | torch: whose defaults (optimizer implementation, "
+                                                  "logits kept through backward)")
       ->capture_default_str();
   cmd->add_option("--batch-size", args->batch_size, "Micro-batch per GPU")->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, kMaxBatch));

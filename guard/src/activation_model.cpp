@@ -27,6 +27,7 @@ namespace {
 struct LayerTerms {
   double per_token = 0;
   double per_token_per_position = 0;
+  double attention_per_token = 0;  // the part saved up to o_proj (input norm, q/k/v, attention)
 };
 
 bool targeted(const ActivationInputs& in, std::string_view module) {
@@ -34,7 +35,10 @@ bool targeted(const ActivationInputs& in, std::string_view module) {
 }
 
 // Bytes a group of linears reading the same input of `width` features keeps.
-double linear_inputs(const ActivationInputs& in, std::initializer_list<std::string_view> modules, double width,
+// `modules` is a vector, not an initializer_list: a list picked by a ?: is a
+// copy whose array dies with the expression (the LoRA q/k/v and gate/up
+// groups read freed memory and counted no adapter).
+double linear_inputs(const ActivationInputs& in, const std::vector<std::string_view>& modules, double width,
                      bool already_kept) {
   const double d = in.compute_bytes;
   if (in.method == Method::full || in.method == Method::qlora) return already_kept ? 0 : d * width;
@@ -65,22 +69,34 @@ LayerTerms llama_layer(const ModelSpec& s, const ActivationInputs& in) {
   t.per_token += static_cast<double>(s.norms_per_layer) * norm;
 
   const bool fused = s.fused_projections;
-  auto qkv = fused ? std::initializer_list<std::string_view>{"qkv_proj"}
-                   : std::initializer_list<std::string_view>{"q_proj", "k_proj", "v_proj"};
-  auto gate_up = fused ? std::initializer_list<std::string_view>{"gate_up_proj"}
-                       : std::initializer_list<std::string_view>{"gate_proj", "up_proj"};
+  const std::vector<std::string_view> qkv =
+      fused ? std::vector<std::string_view>{"qkv_proj"} : std::vector<std::string_view>{"q_proj", "k_proj", "v_proj"};
+  const std::vector<std::string_view> gate_up =
+      fused ? std::vector<std::string_view>{"gate_up_proj"} : std::vector<std::string_view>{"gate_proj", "up_proj"};
   t.per_token += linear_inputs(in, qkv, h, false);
-  t.per_token += linear_inputs(in, gate_up, h, false);
-  t.per_token += linear_inputs(in, {"down_proj"}, inter, false);
+  // The MLP's part (its norms, its linears' inputs, and below its
+  // activations) is what a layer's backward frees before it reaches
+  // attention.
+  const double mlp_linear_inputs = linear_inputs(in, gate_up, h, false) + linear_inputs(in, {"down_proj"}, inter, false);
+  const double mlp_norms = static_cast<double>(s.norms_per_layer / 2) * norm;  // counted with the others above
+  t.per_token += mlp_linear_inputs;
 
-  if (in.attention == Attention::eager) {
+  const AttentionKernel kernel = attention_kernel(s, in);
+  if (kernel == AttentionKernel::eager) {
     t.per_token += 3 * d * hq;
     t.per_token_per_position += a * (4 + (d < 4 ? d : 0));
+    t.per_token += linear_inputs(in, {"o_proj"}, hq, false);
+  } else if (kernel == AttentionKernel::math) {
+    // fp32 copies of q (scaled), k and v (repeated to every head) and the
+    // fp32 softmax, whatever the input dtype.
+    t.per_token += 3 * 4 * hq;
+    t.per_token_per_position += a * 4;
     t.per_token += linear_inputs(in, {"o_proj"}, hq, false);
   } else {
     t.per_token += d * (2 * hq + 2 * hkv) + 4 * a;
     t.per_token += linear_inputs(in, {"o_proj"}, hq, true);
   }
+  t.attention_per_token = t.per_token - mlp_linear_inputs - mlp_norms;
   t.per_token += 3 * d * inter;
   return t;
 }
@@ -113,6 +129,32 @@ LayerTerms gpt2_layer(const ModelSpec& s, const ActivationInputs& in) {
 
 }  // namespace
 
+// Note [Which kernel SDPA runs]
+// torch 2.11's scaled_dot_product_attention takes, in order, the flash
+// kernel (fp16/bf16, compute capability 8.0 or later, head_dim a multiple
+// of 8 up to 256), the memory-efficient kernel (no grouped-query attention:
+// transformers passes enable_gqa=True when num_key_value_heads < heads and
+// the efficient kernel refuses it; bf16 needs 8.0) and otherwise the math
+// fallback. Flash and efficient save q, k, v, the output and an fp32
+// log-sum-exp; the math fallback upcasts to fp32 and keeps the s x s
+// softmax like eager attention. So an fp32 GQA model (Llama-3, Mistral,
+// Qwen2) or any GQA model on a T4 or V100 pays per position. Seen on the
+// simulated A100 and T4 (saved_tensors_hooks: SafeSoftmaxBackward0 with
+// fp32 q, k, v); cuDNN's kernel, which torch prefers from 9.0, saves what
+// flash does.
+AttentionKernel attention_kernel(const ModelSpec& s, const ActivationInputs& in) {
+  if (in.attention == Attention::eager) return AttentionKernel::eager;
+  if (in.attention == Attention::flash) return AttentionKernel::flash_or_efficient;
+  const bool half = in.compute_bytes == 2;
+  const bool ampere = in.compute_capability >= 80;
+  const bool head_ok = s.head_dim % 8 == 0 && s.head_dim <= 256;
+  if (half && ampere && head_ok) return AttentionKernel::flash_or_efficient;
+  const bool gqa = s.kv_heads < s.heads;
+  const bool bf16 = half && in.bf16;
+  if (!gqa && !(bf16 && !ampere)) return AttentionKernel::flash_or_efficient;
+  return AttentionKernel::math;
+}
+
 double ActivationModel::saved_bytes(std::int64_t batch, std::int64_t seq) const {
   const double tokens = static_cast<double>(batch) * static_cast<double>(seq);
   return static_cast<double>(layers) *
@@ -123,6 +165,12 @@ double ActivationModel::saved_bytes(std::int64_t batch, std::int64_t seq) const 
 double ActivationModel::recompute_bytes(std::int64_t batch, std::int64_t seq) const {
   const double tokens = static_cast<double>(batch) * static_cast<double>(seq);
   return tokens * recompute_per_token + tokens * static_cast<double>(seq) * recompute_per_token_per_position;
+}
+
+double ActivationModel::recompute_attention_bytes(std::int64_t batch, std::int64_t seq) const {
+  const double tokens = static_cast<double>(batch) * static_cast<double>(seq);
+  return tokens * recompute_attention_per_token +
+         tokens * static_cast<double>(seq) * recompute_per_token_per_position;
 }
 
 double ActivationModel::logits_bytes(std::int64_t batch, std::int64_t seq) const {
@@ -143,7 +191,9 @@ ActivationModel activation_model(const ModelSpec& s, const ActivationInputs& in)
     m.per_layer_per_token = d * h;
     m.recompute_per_token = layer.per_token;
     m.recompute_per_token_per_position = layer.per_token_per_position;
+    m.recompute_attention_per_token = gpt2 ? layer.per_token : layer.attention_per_token;
   } else {
+    m.mlp_per_token = gpt2 ? 0 : layer.per_token - layer.attention_per_token;
     m.per_layer_per_token = layer.per_token;
     m.per_layer_per_token_per_position = layer.per_token_per_position;
   }

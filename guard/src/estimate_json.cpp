@@ -21,6 +21,8 @@ nlohmann::json to_json(const TrainingSetup& s) {
           {"dtype", name(s.dtype)},
           {"mixed_precision", s.mixed_precision},
           {"optimizer", name(s.optimizer)},
+          {"optimizer_impl", name(optimizer_impl(s))},
+          {"framework", name(s.framework)},
           {"batch_size", s.batch_size},
           {"seq_len", s.seq_len},
           {"grad_accum", s.grad_accum},

@@ -14,13 +14,38 @@
 namespace oomguard::guard {
 namespace {
 
-constexpr int kAdapterBytes = 4;  // PEFT's autocast_adapter_dtype keeps adapters in fp32
+constexpr int kAdapterBytes = 4;
+constexpr std::uint64_t kCublasLtWorkspaceBytes = 1 << 20;  // Note [cuBLAS workspaces]  // PEFT's autocast_adapter_dtype keeps adapters in fp32
 
 double sharded(double bytes, bool shard, std::int64_t world) {
   return shard ? bytes / static_cast<double>(world) : bytes;
 }
 
 }  // namespace
+
+// Note [cuBLAS workspaces]
+// torch hands cuBLAS a workspace per (handle, stream) from its own caching
+// allocator, so it counts in torch.cuda.max_memory_allocated(). A training
+// step uses two handles: the forward's, on the main thread, and backward's,
+// on autograd's device thread. Each workspace is CUBLAS_WORKSPACE_CONFIG's
+// default, ":4096:8" (32 MiB) on compute capability 9.x and ":4096:2:16:8"
+// (2 x 4 MiB + 8 x 16 KiB) elsewhere. Measured on the simulated devices,
+// which run torch's own code: 17,039,360 B held after a step on an A100, a
+// T4 and a B200, 67,108,864 B on an H100. Beside a 7B model this is noise;
+// beside a small model on a small GPU it is what an estimate 17 MB low
+// misses. A linear with a bias (Qwen2's q/k/v, GPT-2) runs its addmm
+// through cuBLASLt's bias epilogue, and cuBLASLt takes a workspace of its
+// own, CUBLASLT_WORKSPACE_SIZE's default 1 MiB, at the first one (seen on
+// the simulated A100: a 1,048,576 B block allocated from Linear.forward at
+// Qwen2's q_proj, held to the end; Llama, without biases, has none), and
+// a second one on autograd's thread when checkpointing rebuilds a layer
+// there. A user
+// who sets CUBLAS_WORKSPACE_CONFIG changes the figures; the estimate does
+// not read the environment.
+std::uint64_t cublas_workspace_bytes(int compute_capability) {
+  constexpr std::uint64_t KiB = 1024;
+  return compute_capability / 10 == 9 ? 8 * 4096 * KiB : 2 * 4096 * KiB + 8 * 16 * KiB;
+}
 
 double PhasePeak::tensor_bytes() const {
   double sum = 0;
@@ -77,7 +102,6 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
     const std::int64_t count = p.scope == TensorScope::per_layer ? spec.layers : 1;
     const double copies = static_cast<double>(count);
     const double n = static_cast<double>(p.numel());
-    largest_tensor = std::max(largest_tensor, n);
     if (s.method == Method::qlora && p.is_linear_weight) {
       // NF4: half a byte per weight; double-quantized constants: one byte per
       // 64-block plus an fp32 per 256 blocks.
@@ -99,8 +123,16 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
       adapters += copies * static_cast<double>(a.numel() + b.numel()) * kAdapterBytes;
     }
   }
-  double trainable_n = 0;
-  for (const auto& p : trainable) trainable_n += static_cast<double>(p.numel());
+  // The optimizer steps what trains: its largest tensor sizes the
+  // one-tensor-at-a-time temporaries (a frozen embedding does not).
+  double trainable_n = 0, trainable_per_layer = 0;
+  for (const auto& p : trainable) {
+    const double n = static_cast<double>(p.numel());
+    trainable_n += n;
+    largest_tensor = std::max(largest_tensor, n);
+    if (p.scope == TensorScope::per_layer) trainable_per_layer += n;
+  }
+  trainable_per_layer /= static_cast<double>(std::max<std::int64_t>(spec.layers, 1));
   e.trainable_parameters = static_cast<std::int64_t>(trainable_n);
 
   // Gradients, master weights and optimizer states of what trains.
@@ -113,7 +145,8 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   const double master_bytes = master ? sharded(4 * trainable_n, shard_optimizer, world) : 0;
   states = sharded(states, shard_optimizer, world);
   const double step_transient =
-      sharded(optimizer_step_transient(s.optimizer, trainable_n, state_bytes, largest_tensor), shard_optimizer, world);
+      sharded(optimizer_step_transient(s.optimizer, optimizer_impl(s), trainable_n, state_bytes, largest_tensor),
+              shard_optimizer, world);
   double gathered = 0;
   if (shard_weights) {
     // Each rank keeps 1/world of the weights and gathers a layer at a time,
@@ -125,6 +158,8 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   // Activations.
   ActivationInputs ai;
   ai.compute_bytes = static_cast<int>(d);
+  ai.bf16 = s.dtype == DType::bf16;
+  ai.compute_capability = options.compute_capability;
   ai.attention = s.attention;
   ai.method = s.method;
   ai.lora_targets = targets;
@@ -146,7 +181,53 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   // Gradients alive while activations are: all of them when accumulating,
   // else those backward makes first (lm_head or the tied embedding).
   const double first_grads = full ? sharded(static_cast<double>(spec.vocab * spec.hidden) * train_bytes, shard_grads, world) : 0;
-  const double grads_in_backward = s.grad_accum > 1 ? grads : first_grads;
+  const double accumulated = s.grad_accum > 1 ? grads : 0;
+  const bool logits_held = logits_held_in_backward(s.framework);
+  // Note [The key/value cache of a training forward]
+  // transformers 5 builds a DynamicCache in a training forward too
+  // (config.use_cache defaults to true; gradient checkpointing turns it
+  // off) and returns it in the outputs. Each layer's cache holds its own
+  // copy of the rotated keys and the values (cache_utils.py DynamicLayer
+  // .update, seen on the simulated A100). SDPA's flash and efficient kernels
+  // save those same tensors, so the cache costs nothing more. Eager
+  // attention with grouped-query heads keeps repeat_kv's h_q-wide copies
+  // (with one key/value head per head repeat_kv returns the cache's own
+  // tensors), and the math kernel keeps repeated or fp32 copies; then the
+  // cache's keys and values are extra for as long as the outputs live.
+  const AttentionKernel kernel = attention_kernel(spec, ai);
+  const bool grouped = spec.kv_heads < spec.heads;
+  const bool copies_kv = (kernel == AttentionKernel::eager && grouped) ||
+                         (kernel == AttentionKernel::math && (grouped || d < 4));
+  const bool cache_is_extra = !s.gradient_checkpointing && spec.family != Family::gpt2 && copies_kv;
+  // Note [Attention's backward holds s x s gradients]
+  // Where the scores are materialised (eager, the math kernel), one layer's
+  // backward holds, per head and pair of positions, the gradient of the
+  // probabilities, its fp32 cast for the fp32 softmax's backward (none in
+  // fp32), that backward's output and the gradient through the scaling:
+  // 3d + 4 bytes in bf16 (10), 3d in fp32 (12). By then the layer's MLP
+  // has been through backward: its activations are freed and, in a full
+  // fine-tune, its weights' and o_proj's gradients made. Seen on the
+  // simulated A100 at the backward peak of checkpointed 2-layer Llamas at
+  // 1 x 1024 (full and LoRA, bf16 and fp32), which were estimated 22% low
+  // without the term and within 2% with it.
+  const double attention_backward =
+      kernel == AttentionKernel::flash_or_efficient
+          ? 0
+          : tokens * static_cast<double>(s.seq_len) * static_cast<double>(spec.heads) * (3 * d + (d < 4 ? 4 : 0));
+  const double h = static_cast<double>(spec.hidden);
+  const double layer_mlp_and_o_grads =
+      full ? sharded((3 * h * static_cast<double>(spec.intermediate) + h * static_cast<double>(spec.q_width())) *
+                         train_bytes,
+                     shard_grads, world)
+           : 0;
+  const double kv_cache =
+      cache_is_extra ? tokens * static_cast<double>(spec.layers) * 2 * d * static_cast<double>(spec.kv_width()) : 0;
+  const bool biased_linears = spec.family == Family::gpt2 || spec.qkv_bias || spec.o_bias || spec.mlp_bias;
+  // Checkpointing runs the biased forward again on autograd's thread: a
+  // second cuBLASLt handle, a second workspace.
+  const double lt_handles = s.gradient_checkpointing ? 2 : 1;
+  const double workspaces = 2.0 * static_cast<double>(cublas_workspace_bytes(options.compute_capability)) +
+                            (biased_linears ? lt_handles * static_cast<double>(kCublasLtWorkspaceBytes) : 0.0);
 
   e.components = {
       {"weights", Category::weights, weights},
@@ -154,12 +235,17 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
       {"adapters", Category::adapters, adapters},
       {"master_weights", Category::optimizer, master_bytes},
       {"optimizer_states", Category::optimizer, states},
+      {"cublas_workspaces", Category::temporary, workspaces},
       {"gradients", Category::gradients, grads},
       {"activations_saved", Category::activations, saved},
       {"logits", Category::activations, logits},
+      {"kv_cache", Category::activations, kv_cache},
       {"loss_forward_transient", Category::temporary, loss_forward},
       {"loss_backward_transient", Category::temporary, loss_backward},
+      {"logits_gradient", Category::temporary, d * vocab * tokens},
       {"checkpoint_recompute", Category::temporary, recompute},
+      {"checkpoint_recompute_attention", Category::temporary, am.recompute_attention_bytes(s.batch_size, s.seq_len)},
+      {"attention_backward_transient", Category::temporary, attention_backward},
       {"optimizer_step_transient", Category::temporary, step_transient},
   };
   auto c = [&](std::string_view n) {
@@ -171,19 +257,66 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
     x.bytes = b;
     return x;
   };
-  const std::vector<Component> resident = {c("weights"), c("weights_gathered"), c("adapters"), c("master_weights"),
-                                           c("optimizer_states")};
+  const std::vector<Component> resident = {c("weights"),          c("weights_gathered"), c("adapters"),
+                                           c("master_weights"),   c("optimizer_states"), c("cublas_workspaces")};
   auto phase = [&](std::string name, std::vector<Component> extra) {
     PhasePeak p{std::move(name), resident};
     p.components.insert(p.components.end(), extra.begin(), extra.end());
     return p;
   };
+  // Note [The moments of backward]
+  // Backward frees activations as it makes gradients, so its peak is one
+  // of three moments, not their sum (which overstated a checkpointed
+  // 4-layer Llama's backward by 12% on the simulated A100):
+  //  * the loss's backward: every activation, the logits if the loop holds
+  //    them, and the fp32 gradients of the log-softmax;
+  //  * lm_head's backward, just after: the logits' gradient and lm_head's
+  //    gradient (the first one backward makes) in place of the loss's;
+  //  * under checkpointing, the first layer rebuilt last: every gradient
+  //    but the embedding's (untied) and that layer's, its input and its
+  //    rebuilt activations; the other layers' inputs are freed by then.
+  const double logits_in_backward = logits_held ? logits : 0;
+  const double cache_in_backward = logits_held ? kv_cache : 0;
+  std::vector<PhasePeak> moments = {
+      phase("backward", {with_bytes(c("gradients"), accumulated), c("activations_saved"),
+                         with_bytes(c("logits"), logits_in_backward), with_bytes(c("kv_cache"), cache_in_backward),
+                         c("loss_backward_transient")}),
+      phase("backward", {with_bytes(c("gradients"), accumulated > 0 ? accumulated : first_grads),
+                         c("activations_saved"), with_bytes(c("logits"), logits_in_backward),
+                         with_bytes(c("kv_cache"), cache_in_backward), c("logits_gradient")}),
+      // The last layer's attention backward (under checkpointing, rebuilt
+      // first): lm_head's gradient made, the loss's and the final norm's
+      // saved tensors freed, every layer's still saved, the layer's s x s
+      // gradients.
+      phase("backward", {with_bytes(c("gradients"), accumulated > 0 ? accumulated : first_grads + layer_mlp_and_o_grads),
+                         with_bytes(c("activations_saved"),
+                                    std::max(0.0, saved - tokens * (am.per_token + am.mlp_per_token))),
+                         with_bytes(c("logits"), logits_in_backward),
+                         with_bytes(c("kv_cache"), cache_in_backward), c("checkpoint_recompute_attention"),
+                         c("attention_backward_transient")}),
+      // The end of backward: every gradient, activations all freed.
+      phase("backward", {c("gradients"), with_bytes(c("logits"), logits_in_backward),
+                         with_bytes(c("kv_cache"), cache_in_backward)}),
+  };
+  if (s.gradient_checkpointing) {
+    const double embedding_grads = full && !spec.tied_embeddings ? first_grads : 0;
+    const double late_grads =
+        std::max(0.0, grads - embedding_grads - sharded(trainable_per_layer * train_bytes, shard_grads, world));
+    const double layer_input = tokens * am.per_layer_per_token;
+    moments.push_back(phase("backward", {with_bytes(c("gradients"), std::max(late_grads, accumulated)),
+                                         with_bytes(c("activations_saved"), layer_input),
+                                         with_bytes(c("logits"), logits_in_backward),
+                                         c("checkpoint_recompute_attention"), c("attention_backward_transient")}));
+  }
+  PhasePeak backward = moments.front();
+  for (const auto& m : moments)
+    if (m.tensor_bytes() > backward.tensor_bytes()) backward = m;
   e.phases = {
-      phase("forward", {with_bytes(c("gradients"), s.grad_accum > 1 ? grads : 0), c("activations_saved"), c("logits"),
+      phase("forward", {with_bytes(c("gradients"), accumulated), c("activations_saved"), c("logits"), c("kv_cache"),
                         c("loss_forward_transient")}),
-      phase("backward", {with_bytes(c("gradients"), grads_in_backward), c("activations_saved"), c("logits"),
-                         c("loss_backward_transient"), c("checkpoint_recompute")}),
-      phase("optimizer_step", {c("gradients"), c("optimizer_step_transient")}),
+      backward,
+      phase("optimizer_step", {c("gradients"), c("optimizer_step_transient"), with_bytes(c("logits"), logits_in_backward),
+                               with_bytes(c("kv_cache"), cache_in_backward)}),
   };
   for (std::size_t i = 1; i < e.phases.size(); ++i)
     if (e.phases[i].tensor_bytes() > e.phases[e.peak_phase].tensor_bytes()) e.peak_phase = i;

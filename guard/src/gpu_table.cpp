@@ -31,9 +31,14 @@ const std::vector<GpuSpec>& builtin_gpus() {
   return gpus;
 }
 
-const GpuSpec& find_gpu(std::string_view name) {
+const GpuSpec* lookup_gpu(std::string_view name) {
   for (const auto& gpu : builtin_gpus())
-    if (iequals(gpu.name, name)) return gpu;
+    if (iequals(gpu.name, name)) return &gpu;
+  return nullptr;
+}
+
+const GpuSpec& find_gpu(std::string_view name) {
+  if (const GpuSpec* gpu = lookup_gpu(name)) return *gpu;
   std::vector<std::string> names;
   for (const auto& gpu : builtin_gpus()) names.push_back(gpu.name);
   throw config_error(fmt::format("unknown GPU \"{}\"; known: {} (or give --gpu-memory, e.g. 24GiB)", name,

@@ -224,7 +224,7 @@ double predicted_optimizer_transient(const RunDescription& run) {
     n += static_cast<double>(p.numel());
     largest = std::max(largest, static_cast<double>(p.numel()));
   }
-  return optimizer_step_transient(*run.optimizer, n, run.param_bytes, largest);
+  return optimizer_step_transient(*run.optimizer, run.optimizer_impl, n, run.param_bytes, largest);
 }
 
 Forecast predict(const RunDescription& run, const std::vector<StepObservation>& steps) {

@@ -30,21 +30,28 @@ void read(const nlohmann::json& j, const char* key, T& out) {
 RunDescription run_description_from_json(const nlohmann::json& j) {
   check_keys(j,
              {"model_config", "method", "dtype", "attention", "gradient_checkpointing", "lora_r", "lora_targets",
-              "optimizer", "optimizer_momentum", "trainable", "param_bytes", "longest_batch", "longest_seq",
+              "optimizer", "optimizer_momentum", "optimizer_impl", "compute_capability", "trainable", "param_bytes", "longest_batch", "longest_seq",
               "longest_at_step", "eval_batch", "eval_seq", "eval_at_step", "save_copy_bytes", "saves",
               "save_at_step", "blocks", "block_kept_per_token"},
              "run description");
   RunDescription r;
   if (j.contains("model_config") && !j["model_config"].is_null()) r.model = parse_model_spec(j["model_config"]);
   if (j.contains("method")) r.activation.method = parse_method(j["method"].get<std::string>());
-  if (j.contains("dtype")) r.activation.compute_bytes = dtype_bytes(parse_dtype(j["dtype"].get<std::string>()));
+  if (j.contains("dtype")) {
+    const DType dtype = parse_dtype(j["dtype"].get<std::string>());
+    r.activation.compute_bytes = dtype_bytes(dtype);
+    r.activation.bf16 = dtype == DType::bf16;
+  }
   if (j.contains("attention")) r.activation.attention = parse_attention(j["attention"].get<std::string>());
   read(j, "gradient_checkpointing", r.activation.gradient_checkpointing);
+  read(j, "compute_capability", r.activation.compute_capability);
   read(j, "lora_r", r.activation.lora_r);
   read(j, "lora_targets", r.activation.lora_targets);
   if (j.contains("optimizer") && !j["optimizer"].is_null())
     r.optimizer = parse_optimizer(j["optimizer"].get<std::string>());
   read(j, "optimizer_momentum", r.optimizer_momentum);
+  if (j.contains("optimizer_impl") && !j["optimizer_impl"].is_null())
+    r.optimizer_impl = parse_optimizer_impl(j["optimizer_impl"].get<std::string>());
   if (j.contains("trainable")) {
     for (const auto& t : j["trainable"]) {
       if (!t.is_array() || t.size() != 2)

@@ -75,6 +75,22 @@ def _optimizer_kind(optimizer) -> tuple[str | None, bool]:
     return None, True
 
 
+def _optimizer_impl(optimizer) -> str:
+    """How torch's AdamW steps (Note [The optimizer step's temporaries] in
+    guard/src/optimizer_state.cpp): as asked, else as torch would choose."""
+    defaults = getattr(optimizer, "defaults", {})
+    if defaults.get("fused"):
+        return "fused"
+    if defaults.get("foreach") is not None:
+        return "foreach" if defaults["foreach"] else "for-loop"
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    try:
+        _, foreach = torch.optim.optimizer._default_to_fused_or_foreach(params, differentiable=False, use_fused=False)
+    except Exception:  # a torch without the helper: its documented default on CUDA
+        foreach = bool(params) and all(p.is_cuda for p in params)
+    return "foreach" if foreach else "for-loop"
+
+
 # Note [The static description is kept]
 # The guard describes the run at every step boundary. What a model and an
 # optimizer are (architecture, method, LoRA targets, trainable shapes, the
@@ -116,6 +132,9 @@ def _describe_model(model) -> dict:
     floating = next((p for p in model.parameters() if p.is_floating_point()), None)
     if floating is not None:
         d["dtype"] = _dtype_name(floating.dtype)
+        if floating.is_cuda:  # which kernel SDPA runs (Note [Which kernel SDPA runs])
+            major, minor = torch.cuda.get_device_capability(floating.device)
+            d["compute_capability"] = major * 10 + minor
     # transformers 5's property walks every module (3 ms on a 1.1B Llama);
     # PEFT forwards it.
     checkpointing = getattr(model, "is_activation_checkpointing", None)
@@ -129,6 +148,7 @@ def _describe_optimizer(optimizer) -> dict:
     d: dict = {}
     kind, momentum = _optimizer_kind(optimizer)
     d["optimizer"], d["optimizer_momentum"] = kind, momentum
+    d["optimizer_impl"] = _optimizer_impl(optimizer) if kind == "adamw" else None
     trainable = [p for group in optimizer.param_groups for p in group["params"] if p.requires_grad]
     d["trainable"] = [[int(p.shape[0]) if p.dim() else 1, int(p.numel() // max(int(p.shape[0]) if p.dim() else 1, 1))]
                       for p in trainable]

@@ -20,6 +20,7 @@ og::EstimateOptions reference(og::DType dtype, bool mixed) {
   og::EstimateOptions o;  // batch 1, seq 1024, AdamW, full, sdpa: the defaults
   o.setup.dtype = dtype;
   o.setup.mixed_precision = mixed;
+  o.setup.optimizer_impl = og::OptimizerImpl::foreach;  // the seed article's plain torch loop
   o.gpu_memory_bytes = og::find_gpu("A100-80GB").memory_bytes;
   return o;
 }
@@ -60,12 +61,17 @@ TEST_P(ReferenceCase, ModelStatesFollowTheDtypeRules) {
   const double tokens = 1024;
   const double saved = kL * tokens * sdpa_layer_bytes_per_token(d) +
                        tokens * ((4 * kH + 4 + 2 * d * kH) + 4 * kV + 16) + 1024 * 2 * d * kHeadDim;
-  EXPECT_NEAR(e.component("activations_saved"), saved, 1e-6 * saved);
+  // In fp32 Mistral's grouped-query SDPA runs the math kernel (Note [Which
+  // kernel SDPA runs], SdpaOnAGroupedQueryModelInFp32PaysPerPosition).
+  if (d == 2) {
+    EXPECT_NEAR(e.component("activations_saved"), saved, 1e-6 * saved);
+  }
   EXPECT_DOUBLE_EQ(e.component("logits"), tokens * kV * d);
 
   // Batch 1 without accumulation: the optimizer step is the peak.
   EXPECT_EQ(e.peak().phase, "optimizer_step");
-  const double step = (p.weight_bytes + p.master_bytes + 2 * p.state_bytes + p.grad_bytes + p.state_bytes) * kN;
+  const double step = (p.weight_bytes + p.master_bytes + 2 * p.state_bytes + p.grad_bytes + p.state_bytes) * kN +
+                      2.0 * static_cast<double>(og::cublas_workspace_bytes(80));
   EXPECT_NEAR(e.peak().tensor_bytes(), step, 1.0);
   EXPECT_NEAR(e.peak_bytes, step * 1.05 + 512.0 * 1024 * 1024, 1.0);
 }
@@ -151,10 +157,7 @@ TEST(Estimator, ShardingDividesWhatItShards) {
 }
 
 TEST(Estimator, InconsistentSetupsAreRejected) {
-  auto o = reference(og::DType::bf16, false);
-  o.setup.sharding = og::Sharding::zero3;  // world size 1
-  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);
-  o = reference(og::DType::fp32, true);
+  auto o = reference(og::DType::fp32, true);
   EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);
   o = reference(og::DType::bf16, false);
   o.setup.batch_size = 0;
@@ -180,4 +183,60 @@ TEST(FitSearch, EveryCandidateFitsAndKeepsTheEffectiveBatch) {
   }
   o.gpu_memory_bytes = 0;
   EXPECT_THROW(og::fit_search(mistral(), o), oomguard::config_error);
+}
+
+TEST(Estimator, ZeroOnOneGpuShardsNothing) {
+  auto o = reference(og::DType::bf16, false);
+  const auto single = og::estimate(mistral(), o);
+  o.setup.sharding = og::Sharding::zero2;  // world size 1: DeepSpeed runs it, nothing is divided
+  EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).peak_bytes, single.peak_bytes);
+}
+
+// Note [The optimizer step's temporaries]
+TEST(Estimator, TheOptimizerImplementationSetsTheStepTemporary) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.optimizer_impl = og::OptimizerImpl::foreach;
+  EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).component("optimizer_step_transient"), 2 * kN);
+  o.setup.optimizer_impl = og::OptimizerImpl::fused;
+  EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).component("optimizer_step_transient"), 0);
+  o.setup.optimizer_impl = og::OptimizerImpl::for_loop;  // two copies of the largest tensor, the embedding
+  EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).component("optimizer_step_transient"), 2 * 2 * kV * kH);
+}
+
+// Note [Framework defaults]
+TEST(Estimator, TheTrainerDefaultsToFusedAndDropsTheLogitsBeforeBackward) {
+  og::EstimateOptions trainer;  // framework hf-trainer, no implementation given
+  EXPECT_EQ(og::optimizer_impl(trainer.setup), og::OptimizerImpl::fused);
+  og::EstimateOptions plain;
+  plain.setup.framework = og::Framework::torch;
+  EXPECT_EQ(og::optimizer_impl(plain.setup), og::OptimizerImpl::foreach);
+  // A bf16 7B full fine-tune: the Trainer's step needs one parameter-sized
+  // temporary less than a plain loop's (14.5 GB).
+  const double saved = og::estimate(mistral(), plain).peak().tensor_bytes() -
+                       og::estimate(mistral(), trainer).peak().tensor_bytes();
+  EXPECT_NEAR(saved, 2 * kN + 1024.0 * kV * 2, 1.0);  // the step temporary and the held logits
+}
+
+// Note [Which kernel SDPA runs]
+TEST(Estimator, SdpaOnAGroupedQueryModelInFp32PaysPerPosition) {
+  auto o = reference(og::DType::bf16, false);
+  const auto bf16 = og::estimate(mistral(), o);
+  EXPECT_EQ(og::attention_kernel(mistral(), {}), og::AttentionKernel::flash_or_efficient);
+  EXPECT_DOUBLE_EQ(bf16.activation.per_layer_per_token_per_position, 0);
+  og::ActivationInputs fp32;
+  fp32.compute_bytes = 4;
+  EXPECT_EQ(og::attention_kernel(mistral(), fp32), og::AttentionKernel::math);  // 8 kv heads of 32
+  og::ActivationInputs t4;
+  t4.bf16 = false;
+  t4.compute_capability = 75;
+  EXPECT_EQ(og::attention_kernel(mistral(), t4), og::AttentionKernel::math);  // no flash before 8.0, GQA
+  o.setup.dtype = og::DType::fp32;
+  EXPECT_GT(og::estimate(mistral(), o).activation.per_layer_per_token_per_position, 0);
+}
+
+// Note [cuBLAS workspaces]
+TEST(Estimator, CublasWorkspacesFollowTheArchitecture) {
+  EXPECT_EQ(og::cublas_workspace_bytes(80), 8519680u);   // A100, measured on the simulated device
+  EXPECT_EQ(og::cublas_workspace_bytes(90), 33554432u);  // H100
+  EXPECT_EQ(og::cublas_workspace_bytes(100), 8519680u);  // B200
 }

@@ -20,6 +20,7 @@ struct EstimateOptions {
   std::uint64_t gpu_memory_bytes = 0;  // 0: no device given, `fits` is absent
   std::string gpu_name;
   std::uint64_t cuda_context_bytes = 512ull << 20;
+  int compute_capability = 80;  // of the GPU (major * 10 + minor); 80 when none is given
   double allocator_slack = 0.05;  // reserved-but-unused, as a fraction of tensor bytes
 };
 
@@ -53,6 +54,10 @@ struct Estimate {
   const PhasePeak& peak() const { return phases[peak_phase]; }
   double component(std::string_view name) const;
 };
+
+// What torch's default CUBLAS_WORKSPACE_CONFIG gives each cuBLAS handle on
+// a device of `compute_capability` (Note [cuBLAS workspaces]).
+std::uint64_t cublas_workspace_bytes(int compute_capability);
 
 // Expand family defaults and "all-linear"; throw config_error when a target
 // names no linear module of the model (listing those that exist).

@@ -24,5 +24,7 @@ const std::vector<GpuSpec>& builtin_gpus();
 // Case-insensitive lookup ("a100-80gb", "H100-80GB"). Throws config_error
 // listing the known names and suggesting --gpu-memory.
 const GpuSpec& find_gpu(std::string_view name);
+// The same lookup; nullptr when `name` is not in the table.
+const GpuSpec* lookup_gpu(std::string_view name);
 
 }  // namespace oomguard::guard

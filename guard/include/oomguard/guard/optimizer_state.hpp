@@ -14,7 +14,8 @@ namespace oomguard::guard {
 double optimizer_state_bytes(Optimizer opt, const ParamTensor& p, double state_bytes);
 
 // The biggest temporary of one optimizer step over `trainable` elements
-// whose largest tensor has `largest_tensor` elements.
-double optimizer_step_transient(Optimizer opt, double trainable, double state_bytes, double largest_tensor);
+// whose largest tensor has `largest_tensor` elements, run as `impl`.
+double optimizer_step_transient(Optimizer opt, OptimizerImpl impl, double trainable, double state_bytes,
+                                double largest_tensor);
 
 }  // namespace oomguard::guard

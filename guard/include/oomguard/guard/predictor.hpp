@@ -49,6 +49,7 @@ struct RunDescription {
   std::vector<ParamTensor> trainable;  // one per trainable tensor (rows x cols)
   int param_bytes = 4;                 // bytes per element of the trainable parameters
   bool optimizer_momentum = true;      // SGD: false keeps no state
+  OptimizerImpl optimizer_impl = OptimizerImpl::foreach;  // how AdamW steps
   // The longest micro-batch the run will see: from the dataset's lengths, or
   // batch x max_seq_len; 0 when unknown (the largest observed one is used).
   std::int64_t longest_batch = 0;
