@@ -14,8 +14,8 @@
 namespace oomguard::guard {
 namespace {
 
-constexpr int kAdapterBytes = 4;
-constexpr std::uint64_t kCublasLtWorkspaceBytes = 1 << 20;  // Note [cuBLAS workspaces]  // PEFT's autocast_adapter_dtype keeps adapters in fp32
+constexpr int kAdapterBytes = 4;  // PEFT's autocast_adapter_dtype keeps adapters in fp32
+constexpr std::uint64_t kCublasLtWorkspaceBytes = 1 << 20;  // Note [cuBLAS workspaces]
 
 double sharded(double bytes, bool shard, std::int64_t world) {
   return shard ? bytes / static_cast<double>(world) : bytes;
@@ -266,15 +266,18 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   };
   // Note [The moments of backward]
   // Backward frees activations as it makes gradients, so its peak is one
-  // of three moments, not their sum (which overstated a checkpointed
-  // 4-layer Llama's backward by 12% on the simulated A100):
+  // of these moments, not their sum (which overstated checkpointed Llamas'
+  // backward by up to 14% on the simulated A100):
   //  * the loss's backward: every activation, the logits if the loop holds
   //    them, and the fp32 gradients of the log-softmax;
   //  * lm_head's backward, just after: the logits' gradient and lm_head's
   //    gradient (the first one backward makes) in place of the loss's;
+  //  * the last layer's attention backward (below);
+  //  * the end of backward: every gradient;
   //  * under checkpointing, the first layer rebuilt last: every gradient
-  //    but the embedding's (untied) and that layer's, its input and its
-  //    rebuilt activations; the other layers' inputs are freed by then.
+  //    but the embedding's (untied) and that layer's, its input and the
+  //    attention part of its rebuilt activations; the other layers'
+  //    inputs are freed by then.
   const double logits_in_backward = logits_held ? logits : 0;
   const double cache_in_backward = logits_held ? kv_cache : 0;
   std::vector<PhasePeak> moments = {
