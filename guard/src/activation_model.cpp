@@ -141,10 +141,13 @@ LayerTerms gpt2_layer(const ModelSpec& s, const ActivationInputs& in) {
 // Qwen2) or any GQA model on a T4 or V100 pays per position. Seen on the
 // simulated A100 and T4 (saved_tensors_hooks: SafeSoftmaxBackward0 with
 // fp32 q, k, v); cuDNN's kernel, which torch prefers from 9.0, saves what
-// flash does.
+// flash does. On CPU (compute capability 0: a run description of a model
+// that is not on CUDA) torch's CPU flash kernel takes fp32 and grouped-query
+// attention alike.
 AttentionKernel attention_kernel(const ModelSpec& s, const ActivationInputs& in) {
   if (in.attention == Attention::eager) return AttentionKernel::eager;
   if (in.attention == Attention::flash) return AttentionKernel::flash_or_efficient;
+  if (in.compute_capability == 0) return AttentionKernel::flash_or_efficient;  // CPU: torch's flash kernel for CPU
   const bool half = in.compute_bytes == 2;
   const bool ampere = in.compute_capability >= 80;
   const bool head_ok = s.head_dim % 8 == 0 && s.head_dim <= 256;

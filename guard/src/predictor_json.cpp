@@ -44,6 +44,7 @@ RunDescription run_description_from_json(const nlohmann::json& j) {
   }
   if (j.contains("attention")) r.activation.attention = parse_attention(j["attention"].get<std::string>());
   read(j, "gradient_checkpointing", r.activation.gradient_checkpointing);
+  r.activation.compute_capability = 0;  // no key: the model is not on CUDA
   read(j, "compute_capability", r.activation.compute_capability);
   read(j, "lora_r", r.activation.lora_r);
   read(j, "lora_targets", r.activation.lora_targets);

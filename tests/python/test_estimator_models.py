@@ -79,6 +79,13 @@ TINY = [
 @pytest.mark.parametrize("shape", TINY, ids=lambda s: f"h{s[0]}-kv{s[3]}-s{s[6]}")
 def test_activation_model_matches_a_measured_step(tmp_path, attention, dtype, shape):
     hidden, inter, heads, kv, vocab, batch, seq = shape
+    if dtype == "fp32" and attention == "sdpa" and kv < heads:
+        # Not a CPU fact: on CUDA an fp32 grouped-query SDPA runs the math
+        # kernel (Note [Which kernel SDPA runs]), which the estimate follows
+        # and tests/python/test_estimator_grid.py measures on the simulated
+        # A100; on CPU torch's flash kernel takes it. So this CPU check uses
+        # one key/value head per head there.
+        kv = heads
     config = LlamaConfig(hidden_size=hidden, intermediate_size=inter, num_hidden_layers=2,
                          num_attention_heads=heads, num_key_value_heads=kv, vocab_size=vocab,
                          max_position_embeddings=seq, tie_word_embeddings=False,

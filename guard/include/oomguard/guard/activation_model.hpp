@@ -25,7 +25,7 @@ struct ActivationInputs {
   int adapter_bytes = 4;        // PEFT keeps adapters in fp32 by default
   bool gradient_checkpointing = false;
   // Of the device, major * 10 + minor: which kernel torch's SDPA runs
-  // (Note [Which kernel SDPA runs]). 80 when no device is known.
+  // (Note [Which kernel SDPA runs]). 80 when no device is known; 0 on CPU.
   int compute_capability = 80;
 };
 
