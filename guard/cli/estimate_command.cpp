@@ -40,6 +40,9 @@ struct EstimateArgs {
   std::string zero = "0";
   std::int64_t lora_r = 16;
   std::string lora_targets;
+  std::string adapter_dtype;  // empty: PEFT's fp32
+  bool no_double_quant = false;
+  bool optimizer_in_backward = false;
   std::string gpu;
   std::string gpu_memory;
   std::string cuda_context = "512MiB";
@@ -50,7 +53,7 @@ struct EstimateArgs {
   bool dump_config = false;
 };
 
-nlohmann::json load_config(const EstimateArgs& a, std::string& label) {
+nlohmann::json load_config(const EstimateArgs& a, std::string& label, std::vector<std::string>& notes) {
   if (!a.config_path.empty()) {
     if (std::filesystem::is_directory(a.config_path))
       throw config_error(fmt::format("--config: \"{}\" is a folder; give the config.json in it", a.config_path));
@@ -64,7 +67,12 @@ nlohmann::json load_config(const EstimateArgs& a, std::string& label) {
     }
   }
   label = a.model.empty() ? "mistral-7b-v0.1" : a.model;
-  return guard::builtin_model_config(label);
+  const auto& config = guard::builtin_model_config(label);
+  if (const auto builtin = guard::resolve_model_name(label); builtin && *builtin != label) {
+    notes.push_back(fmt::format("model \"{}\" read as the built-in {}", label, *builtin));
+    label = *builtin;
+  }
+  return config;
 }
 
 guard::EstimateOptions to_options(const EstimateArgs& a, const guard::ModelSpec& spec) {
@@ -84,6 +92,9 @@ guard::EstimateOptions to_options(const EstimateArgs& a, const guard::ModelSpec&
   s.world_size = a.world_size;
   s.sharding = guard::parse_sharding(a.zero);
   s.lora_r = a.lora_r;
+  if (!a.adapter_dtype.empty()) s.adapter_dtype = guard::parse_dtype(a.adapter_dtype);
+  s.double_quant = !a.no_double_quant;
+  s.optimizer_in_backward = a.optimizer_in_backward;
   const auto targets = a.lora_targets.empty() ? std::vector<std::string>{} : guard::parse_lora_targets(a.lora_targets);
   s.lora_targets = s.method == guard::Method::full ? std::vector<std::string>{} : guard::resolve_lora_targets(spec, targets);
   if (!a.gpu_memory.empty()) {
@@ -107,12 +118,16 @@ guard::EstimateOptions to_options(const EstimateArgs& a, const guard::ModelSpec&
 
 void run(const EstimateArgs& a) {
   std::string label;
-  const auto config = load_config(a, label);
+  std::vector<std::string> notes;
+  const auto config = load_config(a, label, notes);
   if (a.dump_config) {
     std::cout << config.dump(2) << "\n";
     return;
   }
   const auto spec = guard::parse_model_spec(config);
+  notes.insert(notes.end(), spec.assumptions.begin(), spec.assumptions.end());
+  // On stderr, so that --json's stdout stays one document.
+  for (const auto& note : notes) std::cerr << "oomguard estimate: note: " << note << "\n";
   const auto options = to_options(a, spec);
   const auto estimate = guard::estimate(spec, options);
   if (!std::isfinite(estimate.peak_bytes) || estimate.peak_bytes > 0x1p62)
@@ -125,7 +140,10 @@ void run(const EstimateArgs& a) {
   if (a.json) {
     auto doc = guard::to_json(estimate);
     doc["schema"] = guard::kEstimateSchema;
-    doc["model"] = {{"name", label}, {"source", a.config_path.empty() ? "builtin" : "config"}, {"spec", guard::to_json(spec)}};
+    doc["model"] = {{"name", label},
+                    {"source", a.config_path.empty() ? "builtin" : "config"},
+                    {"spec", guard::to_json(spec)},
+                    {"assumptions", notes}};
     doc["setup"] = guard::to_json(options.setup);
     doc["gpu"] = options.gpu_memory_bytes == 0
                      ? nlohmann::json(nullptr)
@@ -176,6 +194,12 @@ void setup(CLI::App& app) {
   cmd->add_option("--lora-r", args->lora_r, "LoRA rank")->capture_default_str()->check(CLI::Range(1, 65536));
   cmd->add_option("--lora-targets", args->lora_targets,
                   "Comma-separated linear modules, or all-linear (default: the attention projections)");
+  cmd->add_option("--adapter-dtype", args->adapter_dtype,
+                  "fp32 | bf16 | fp16: the LoRA adapters' dtype (default fp32, PEFT's autocast_adapter_dtype)");
+  cmd->add_flag("--no-double-quant", args->no_double_quant,
+                "QLoRA without double quantization (bnb_4bit_use_double_quant=False)");
+  cmd->add_flag("--optimizer-in-backward", args->optimizer_in_backward,
+                "Step each parameter and free its gradient as backward makes it (torchtune's optimizer_in_bwd)");
   cmd->add_option("--dtype", args->dtype, "bf16 | fp16 | fp32 (weights and activations)")->capture_default_str();
   cmd->add_flag("--mixed-precision", args->mixed_precision, "Keep fp32 master weights and fp32 optimizer states");
   cmd->add_option("--optimizer", args->optimizer, "adamw | adamw-8bit | paged-adamw-8bit | sgd | adafactor")

@@ -1,5 +1,7 @@
 #include "estimate_report.hpp"
 
+#include <cmath>
+
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <fmt/ranges.h>
@@ -19,8 +21,40 @@ std::string grouped(std::int64_t n) {
   return out;
 }
 
-std::string gb(double bytes) { return fmt::format("{:.2f} GB", bytes / 1e9); }
-std::string gib(double bytes) { return format_bytes(static_cast<std::int64_t>(bytes)); }
+// A report is printed in one pair of units chosen by its peak: GB and GiB
+// for what a GPU holds, MB and MiB for a small model, which in GB read
+// "0.02 GB" beside "0.00 GB" terms.
+struct Units {
+  double decimal = 1e9;
+  const char* decimal_name = "GB";
+  double binary = 1024.0 * 1024 * 1024;
+  const char* binary_name = "GiB";
+};
+
+Units units_for(double peak_bytes) {
+  if (peak_bytes >= 1e9) return {};
+  return {1e6, "MB", 1024.0 * 1024, "MiB"};
+}
+
+std::string decimal(double bytes, const Units& u) { return fmt::format("{:.2f} {}", bytes / u.decimal, u.decimal_name); }
+std::string binary(double bytes, const Units& u) { return fmt::format("{:.2f} {}", bytes / u.binary, u.binary_name); }
+// A difference (headroom, shortfall) in the decimal unit that shows it:
+// never "0.00 GB" for 4 MB.
+std::string amount(double bytes) {
+  const double size = std::abs(bytes);
+  if (size >= 1e9) return fmt::format("{:.2f} GB", bytes / 1e9);
+  if (size >= 1e6) return fmt::format("{:.2f} MB", bytes / 1e6);
+  if (size >= 1e3) return fmt::format("{:.2f} kB", bytes / 1e3);
+  return fmt::format("{:.0f} B", bytes);
+}
+
+// The share of the device, never rounded up to 100% for a run that fits
+// with a sliver left.
+std::string share(double peak, double total) {
+  const double percent = 100 * peak / total;
+  if (peak <= total && percent > 99.9) return ">99.9%";
+  return fmt::format("{:.1f}%", percent);
+}
 
 std::string describe(const guard::TrainingSetup& s) {
   std::string method = s.method == guard::Method::full ? "full fine-tune"
@@ -36,10 +70,13 @@ std::string describe(const guard::TrainingSetup& s) {
 }  // namespace
 
 void print_estimate(std::ostream& out, const guard::Estimate& e, const ReportContext& ctx) {
+  const Units u = units_for(e.peak_bytes);
+  auto gb = [&u](double bytes) { return decimal(bytes, u); };
+  auto gib = [&u](double bytes) { return binary(bytes, u); };
   fmt::print(out, "model   {}: {} parameters, {} trainable\n", ctx.model_name, grouped(e.parameters),
              grouped(e.trainable_parameters));
   fmt::print(out, "setup   {}\n\n", describe(ctx.options->setup));
-  fmt::print(out, "{:<26} {:<12} {:>12} {:>12}\n", "component", "category", "GB", "GiB");
+  fmt::print(out, "{:<26} {:<12} {:>12} {:>12}\n", "component", "category", u.decimal_name, u.binary_name);
   for (const auto& c : e.components) {
     if (c.bytes == 0) continue;
     fmt::print(out, "{:<26} {:<12} {:>12} {:>12}\n", c.name, name(c.category), gb(c.bytes), gib(c.bytes));
@@ -57,11 +94,11 @@ void print_estimate(std::ostream& out, const guard::Estimate& e, const ReportCon
     const std::string device = o.gpu_name.empty() ? std::string("the device") : o.gpu_name;
     const double total = static_cast<double>(o.gpu_memory_bytes);
     if (*e.fits)
-      fmt::print(out, "fits    yes: {} of {} on {} ({:.0f}%), headroom {}\n", gb(e.peak_bytes), gb(total), device,
-                 100 * e.peak_bytes / total, gb(e.headroom_bytes));
+      fmt::print(out, "fits    yes: {} of {} on {} ({}), headroom {}\n", gb(e.peak_bytes), decimal(total, units_for(total)),
+                 device, share(e.peak_bytes, total), amount(e.headroom_bytes));
     else
-      fmt::print(out, "fits    NO: {} needed, {} on {}, short by {} (try --fit)\n", gb(e.peak_bytes), gb(total),
-                 device, gb(-e.headroom_bytes));
+      fmt::print(out, "fits    NO: {} needed, {} on {}, short by {} (try --fit)\n", gb(e.peak_bytes),
+                 decimal(total, units_for(total)), device, amount(-e.headroom_bytes));
   }
   if (ctx.show_naive) {
     const auto naive = guard::naive_estimate(*ctx.spec, ctx.options->setup);
@@ -83,8 +120,8 @@ void print_fit(std::ostream& out, const std::vector<guard::FitCandidate>& fits, 
   fmt::print(out, "{:>3} {:>7} {:>11} {:>11}  {}\n", "#", "speed", "peak", "headroom", "changes");
   int rank = 1;
   for (const auto& c : fits)
-    fmt::print(out, "{:>3} {:>6.2f}x {:>11} {:>11}  {}\n", rank++, c.relative_speed, gb(c.estimate.peak_bytes),
-               gb(c.estimate.headroom_bytes), c.changes.empty() ? std::string("(as given)") : fmt::format("{}", fmt::join(c.changes, ", ")));
+    fmt::print(out, "{:>3} {:>6.2f}x {:>11} {:>11}  {}\n", rank++, c.relative_speed,
+               decimal(c.estimate.peak_bytes, units_for(c.estimate.peak_bytes)), amount(c.estimate.headroom_bytes), c.changes.empty() ? std::string("(as given)") : fmt::format("{}", fmt::join(c.changes, ", ")));
 }
 
 }  // namespace oomguard::cli

@@ -144,6 +144,15 @@ LayerTerms gpt2_layer(const ModelSpec& s, const ActivationInputs& in) {
 // flash does. On CPU (compute capability 0: a run description of a model
 // that is not on CUDA) torch's CPU flash kernel takes fp32 and grouped-query
 // attention alike.
+// Without the key/value cache (gradient checkpointing turns it off, and so
+// does a script's config.use_cache=False) transformers 5 builds an
+// explicit s x s causal mask and repeats the key/value heads itself rather
+// than passing enable_gqa: flash takes no mask, so the efficient kernel
+// runs, in fp32 too, and the math fallback is left for bf16 before 8.0.
+// Seen on the simulated A100 (the SDPA call of a checkpointed fp32 GQA
+// Llama: a 1 x 1 x s x s mask, 8 key/value heads of 8 after repeat_kv,
+// ScaledDotProductEfficientAttentionBackward0); the estimate that took
+// the math kernel there was 20% high at 1 x 1024 and 78% at 1 x 2048.
 AttentionKernel attention_kernel(const ModelSpec& s, const ActivationInputs& in) {
   if (in.attention == Attention::eager) return AttentionKernel::eager;
   if (in.attention == Attention::flash) return AttentionKernel::flash_or_efficient;
@@ -152,7 +161,7 @@ AttentionKernel attention_kernel(const ModelSpec& s, const ActivationInputs& in)
   const bool ampere = in.compute_capability >= 80;
   const bool head_ok = s.head_dim % 8 == 0 && s.head_dim <= 256;
   if (half && ampere && head_ok) return AttentionKernel::flash_or_efficient;
-  const bool gqa = s.kv_heads < s.heads;
+  const bool gqa = s.kv_heads < s.heads && !in.gradient_checkpointing;  // repeated heads without the cache
   const bool bf16 = half && in.bf16;
   if (!gqa && !(bf16 && !ampere)) return AttentionKernel::flash_or_efficient;
   return AttentionKernel::math;

@@ -31,7 +31,10 @@ nlohmann::json to_json(const TrainingSetup& s) {
           {"world_size", s.world_size},
           {"zero", name(s.sharding)},
           {"lora_r", s.lora_r},
-          {"lora_targets", s.lora_targets}};
+          {"lora_targets", s.lora_targets},
+          {"adapter_dtype", s.method == Method::full ? nlohmann::json(nullptr) : nlohmann::json(name(adapter_dtype(s)))},
+          {"double_quant", s.method == Method::qlora ? nlohmann::json(s.double_quant) : nlohmann::json(nullptr)},
+          {"optimizer_in_backward", s.optimizer_in_backward}};
 }
 
 nlohmann::json to_json(const Estimate& e) {

@@ -14,7 +14,10 @@
 namespace oomguard::guard {
 namespace {
 
-constexpr int kAdapterBytes = 4;  // PEFT's autocast_adapter_dtype keeps adapters in fp32
+// bitsandbytes' paged optimizers keep the states of tensors of at least
+// this many elements in unified memory (bitsandbytes/optim/optimizer.py
+// get_state_buffer); smaller ones come from torch.
+constexpr double kPagedStateMinElements = 1e5;
 constexpr std::uint64_t kCublasLtWorkspaceBytes = 1 << 20;  // Note [cuBLAS workspaces]
 
 double sharded(double bytes, bool shard, std::int64_t world) {
@@ -91,6 +94,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   const bool shard_grads = s.sharding == Sharding::zero2 || s.sharding == Sharding::zero3 || s.sharding == Sharding::fsdp;
   const bool shard_weights = s.sharding == Sharding::zero3 || s.sharding == Sharding::fsdp;
   const auto targets = full ? std::vector<std::string>{} : resolve_lora_targets(spec, s.lora_targets);
+  const double adapter_bytes = dtype_bytes(adapter_dtype(s));
 
   Estimate e;
   e.parameters = total(spec, tensors);
@@ -103,9 +107,11 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
     const double copies = static_cast<double>(count);
     const double n = static_cast<double>(p.numel());
     if (s.method == Method::qlora && p.is_linear_weight) {
-      // NF4: half a byte per weight; double-quantized constants: one byte per
-      // 64-block plus an fp32 per 256 blocks.
-      weights += copies * (n / 2 + n / 64 + 4 * n / (64 * 256));
+      // NF4: half a byte per weight and an absmax per 64-weight block: an
+      // fp32 one, or with double quantization (bitsandbytes' default) one
+      // byte per block plus an fp32 per 256 blocks.
+      const double constants = s.double_quant ? n / 64 + 4 * n / (64 * 256) : 4 * n / 64;
+      weights += copies * (n / 2 + constants);
     } else {
       weights += copies * n * d;
     }
@@ -120,7 +126,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
         trainable.push_back(a);
         trainable.push_back(b);
       }
-      adapters += copies * static_cast<double>(a.numel() + b.numel()) * kAdapterBytes;
+      adapters += copies * static_cast<double>(a.numel() + b.numel()) * adapter_bytes;
     }
   }
   // The optimizer steps what trains: its largest tensor sizes the
@@ -136,17 +142,31 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   e.trainable_parameters = static_cast<std::int64_t>(trainable_n);
 
   // Gradients, master weights and optimizer states of what trains.
-  const double train_bytes = full ? d : kAdapterBytes;
+  const double train_bytes = full ? d : adapter_bytes;
   const bool master = full && s.mixed_precision;
   const double state_bytes = master ? 4 : train_bytes;
-  double states = 0;
-  for (const auto& p : trainable) states += optimizer_state_bytes(s.optimizer, p, state_bytes);
-  const double grads = sharded(trainable_n * train_bytes, shard_grads, world);
+  double states = 0, paged_states = 0;
+  for (const auto& p : trainable) {
+    const double bytes = optimizer_state_bytes(s.optimizer, p, state_bytes);
+    const bool paged = s.optimizer == Optimizer::paged_adamw_8bit && static_cast<double>(p.numel()) >= kPagedStateMinElements;
+    (paged ? paged_states : states) += bytes;
+  }
+  // Note [The optimizer in backward]
+  // torchtune's optimizer_in_bwd gives each parameter its own optimizer and
+  // steps it from a post-accumulate-grad hook, which then frees the
+  // gradient: at most one gradient is alive (the one being stepped), with
+  // that one tensor's step temporaries, and there is no optimizer-step
+  // phase after backward. Seen on the simulated A100 with a plain loop
+  // doing the same (tests/python/test_estimator_grid.py, the settings grid).
+  const bool in_backward = s.optimizer_in_backward;
+  const double grads = in_backward ? largest_tensor * train_bytes : sharded(trainable_n * train_bytes, shard_grads, world);
   const double master_bytes = master ? sharded(4 * trainable_n, shard_optimizer, world) : 0;
   states = sharded(states, shard_optimizer, world);
-  const double step_transient =
-      sharded(optimizer_step_transient(s.optimizer, optimizer_impl(s), trainable_n, state_bytes, largest_tensor),
-              shard_optimizer, world);
+  paged_states = sharded(paged_states, shard_optimizer, world);
+  const double step_transient = sharded(
+      optimizer_step_transient(s.optimizer, optimizer_impl(s), in_backward ? largest_tensor : trainable_n, state_bytes,
+                               largest_tensor),
+      shard_optimizer, world);
   double gathered = 0;
   if (shard_weights) {
     // Each rank keeps 1/world of the weights and gathers a layer at a time,
@@ -164,7 +184,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   ai.method = s.method;
   ai.lora_targets = targets;
   ai.lora_r = s.lora_r;
-  ai.adapter_bytes = kAdapterBytes;
+  ai.adapter_bytes = static_cast<int>(adapter_bytes);
   ai.gradient_checkpointing = s.gradient_checkpointing;
   e.activation = activation_model(spec, ai);
   const auto& am = e.activation;
@@ -180,7 +200,9 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   const double recompute = am.recompute_bytes(s.batch_size, s.seq_len);
   // Gradients alive while activations are: all of them when accumulating,
   // else those backward makes first (lm_head or the tied embedding).
-  const double first_grads = full ? sharded(static_cast<double>(spec.vocab * spec.hidden) * train_bytes, shard_grads, world) : 0;
+  const double first_grads =
+      in_backward ? grads
+                  : (full ? sharded(static_cast<double>(spec.vocab * spec.hidden) * train_bytes, shard_grads, world) : 0);
   const double accumulated = s.grad_accum > 1 ? grads : 0;
   const bool logits_held = logits_held_in_backward(s.framework);
   // Note [The key/value cache of a training forward]
@@ -216,10 +238,19 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
           : tokens * static_cast<double>(s.seq_len) * static_cast<double>(spec.heads) * (3 * d + (d < 4 ? 4 : 0));
   const double h = static_cast<double>(spec.hidden);
   const double layer_mlp_and_o_grads =
-      full ? sharded((3 * h * static_cast<double>(spec.intermediate) + h * static_cast<double>(spec.q_width())) *
-                         train_bytes,
-                     shard_grads, world)
-           : 0;
+      full && !in_backward
+          ? sharded((3 * h * static_cast<double>(spec.intermediate) + h * static_cast<double>(spec.q_width())) *
+                        train_bytes,
+                    shard_grads, world)
+          : 0;
+  // Without the cache transformers passes SDPA an explicit causal mask,
+  // one bool per pair of positions per sequence, made once and held by
+  // every checkpointed layer until backward is through them (Note [Which
+  // kernel SDPA runs]).
+  const double attention_mask =
+      s.gradient_checkpointing && s.attention == Attention::sdpa && spec.family != Family::gpt2
+          ? tokens * static_cast<double>(s.seq_len)
+          : 0;
   const double kv_cache =
       cache_is_extra ? tokens * static_cast<double>(spec.layers) * 2 * d * static_cast<double>(spec.kv_width()) : 0;
   const bool biased_linears = spec.family == Family::gpt2 || spec.qkv_bias || spec.o_bias || spec.mlp_bias;
@@ -235,11 +266,15 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
       {"adapters", Category::adapters, adapters},
       {"master_weights", Category::optimizer, master_bytes},
       {"optimizer_states", Category::optimizer, states},
+      // Unified memory bitsandbytes allocates itself: outside torch's
+      // allocator, paged to host by the driver under pressure.
+      {"optimizer_states_paged", Category::non_torch, paged_states},
       {"cublas_workspaces", Category::temporary, workspaces},
       {"gradients", Category::gradients, grads},
       {"activations_saved", Category::activations, saved},
       {"logits", Category::activations, logits},
       {"kv_cache", Category::activations, kv_cache},
+      {"attention_mask", Category::activations, attention_mask},
       {"loss_forward_transient", Category::temporary, loss_forward},
       {"loss_backward_transient", Category::temporary, loss_backward},
       {"logits_gradient", Category::temporary, d * vocab * tokens},
@@ -258,7 +293,8 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
     return x;
   };
   const std::vector<Component> resident = {c("weights"),          c("weights_gathered"), c("adapters"),
-                                           c("master_weights"),   c("optimizer_states"), c("cublas_workspaces")};
+                                           c("master_weights"),   c("optimizer_states"), c("optimizer_states_paged"),
+                                           c("cublas_workspaces")};
   auto phase = [&](std::string name, std::vector<Component> extra) {
     PhasePeak p{std::move(name), resident};
     p.components.insert(p.components.end(), extra.begin(), extra.end());
@@ -280,13 +316,28 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   //    inputs are freed by then.
   const double logits_in_backward = logits_held ? logits : 0;
   const double cache_in_backward = logits_held ? kv_cache : 0;
+  // With the optimizer in backward, a gradient is stepped as soon as it is
+  // made. Its temporaries meet lm_head's step and the end of backward, not
+  // an attention backward's s x s gradients: o_proj is stepped before they
+  // are made, q/k/v after they are freed (full fine-tunes with eager
+  // attention were 5.5% high on the simulated A100 while they were
+  // counted there).
+  const Component stepping = with_bytes(c("optimizer_step_transient"), in_backward ? step_transient : 0);
   std::vector<PhasePeak> moments = {
       phase("backward", {with_bytes(c("gradients"), accumulated), c("activations_saved"),
                          with_bytes(c("logits"), logits_in_backward), with_bytes(c("kv_cache"), cache_in_backward),
-                         c("loss_backward_transient")}),
+                         c("attention_mask"), c("loss_backward_transient")}),
       phase("backward", {with_bytes(c("gradients"), accumulated > 0 ? accumulated : first_grads),
                          c("activations_saved"), with_bytes(c("logits"), logits_in_backward),
-                         with_bytes(c("kv_cache"), cache_in_backward), c("logits_gradient")}),
+                         with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"), c("logits_gradient")}),
+      // With the optimizer in backward, lm_head's gradient stepped: the
+      // logits' gradient and the log-softmax saved by the loss are freed
+      // by then (its s x V terms and the step's do not meet).
+      phase("backward", {with_bytes(c("gradients"), in_backward ? grads : 0),
+                         with_bytes(c("activations_saved"), in_backward ? std::max(0.0, saved - tokens * am.per_token) : 0),
+                         with_bytes(c("logits"), in_backward ? logits_in_backward : 0),
+                         with_bytes(c("kv_cache"), in_backward ? cache_in_backward : 0),
+                         with_bytes(c("attention_mask"), in_backward ? attention_mask : 0), stepping}),
       // The last layer's attention backward (under checkpointing, rebuilt
       // first): lm_head's gradient made, the loss's and the final norm's
       // saved tensors freed, every layer's still saved, the layer's s x s
@@ -295,20 +346,21 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
                          with_bytes(c("activations_saved"),
                                     std::max(0.0, saved - tokens * (am.per_token + am.mlp_per_token))),
                          with_bytes(c("logits"), logits_in_backward),
-                         with_bytes(c("kv_cache"), cache_in_backward), c("checkpoint_recompute_attention"),
-                         c("attention_backward_transient")}),
+                         with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"),
+                         c("checkpoint_recompute_attention"), c("attention_backward_transient")}),
       // The end of backward: every gradient, activations all freed.
       phase("backward", {c("gradients"), with_bytes(c("logits"), logits_in_backward),
-                         with_bytes(c("kv_cache"), cache_in_backward)}),
+                         with_bytes(c("kv_cache"), cache_in_backward), stepping}),
   };
   if (s.gradient_checkpointing) {
     const double embedding_grads = full && !spec.tied_embeddings ? first_grads : 0;
     const double late_grads =
-        std::max(0.0, grads - embedding_grads - sharded(trainable_per_layer * train_bytes, shard_grads, world));
+        in_backward ? grads
+                    : std::max(0.0, grads - embedding_grads - sharded(trainable_per_layer * train_bytes, shard_grads, world));
     const double layer_input = tokens * am.per_layer_per_token;
     moments.push_back(phase("backward", {with_bytes(c("gradients"), std::max(late_grads, accumulated)),
                                          with_bytes(c("activations_saved"), layer_input),
-                                         with_bytes(c("logits"), logits_in_backward),
+                                         with_bytes(c("logits"), logits_in_backward), c("attention_mask"),
                                          c("checkpoint_recompute_attention"), c("attention_backward_transient")}));
   }
   PhasePeak backward = moments.front();
@@ -316,15 +368,19 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
     if (m.tensor_bytes() > backward.tensor_bytes()) backward = m;
   e.phases = {
       phase("forward", {with_bytes(c("gradients"), accumulated), c("activations_saved"), c("logits"), c("kv_cache"),
-                        c("loss_forward_transient")}),
+                        c("attention_mask"), c("loss_forward_transient")}),
       backward,
-      phase("optimizer_step", {c("gradients"), c("optimizer_step_transient"), with_bytes(c("logits"), logits_in_backward),
-                               with_bytes(c("kv_cache"), cache_in_backward)}),
   };
+  if (!in_backward)
+    e.phases.push_back(phase("optimizer_step", {c("gradients"), c("optimizer_step_transient"),
+                                                with_bytes(c("logits"), logits_in_backward),
+                                                with_bytes(c("kv_cache"), cache_in_backward)}));
   for (std::size_t i = 1; i < e.phases.size(); ++i)
     if (e.phases[i].tensor_bytes() > e.phases[e.peak_phase].tensor_bytes()) e.peak_phase = i;
   const double tensor_peak = e.peak().tensor_bytes();
-  e.allocator_slack_bytes = tensor_peak * options.allocator_slack;
+  // Slack is what torch's caching allocator reserves beyond its tensors;
+  // paged states are not in it.
+  e.allocator_slack_bytes = (tensor_peak - paged_states) * options.allocator_slack;
   e.cuda_context_bytes = static_cast<double>(options.cuda_context_bytes);
   e.peak_bytes = tensor_peak + e.allocator_slack_bytes + e.cuda_context_bytes;
   if (options.gpu_memory_bytes > 0) {

@@ -54,6 +54,11 @@ ModelSpec parse_gpt2(const json& config) {
   return spec;
 }
 
+bool is_builtin_type(const std::string& type) {
+  const auto& types = supported_model_types();
+  return std::find(types.begin(), types.end(), type) != types.end();
+}
+
 ModelSpec parse_llama_like(const json& config, const std::string& type) {
   ModelSpec spec;
   spec.hidden = require_positive(config, {"hidden_size"});
@@ -63,7 +68,9 @@ ModelSpec parse_llama_like(const json& config, const std::string& type) {
   spec.kv_heads = optional_positive(config, "num_key_value_heads", spec.heads);
   spec.vocab = require_positive(config, {"vocab_size"});
   spec.max_positions = optional_positive(config, "max_position_embeddings", 0);
-  const bool gemma = type == "gemma" || type == "gemma2";
+  // Gemma conventions (tied embeddings; four norms from gemma2 on) for
+  // gemma types not built in as well.
+  const bool gemma = type.starts_with("gemma");
   // Each family's config class default, as in transformers.
   spec.tied_embeddings = optional_bool(config, "tie_word_embeddings", gemma);
   if (type == "qwen2") {
@@ -73,7 +80,11 @@ ModelSpec parse_llama_like(const json& config, const std::string& type) {
     spec.mlp_bias = optional_bool(config, "mlp_bias", false);
   }
   spec.fused_projections = type == "phi3";
-  spec.norms_per_layer = type == "gemma2" ? 4 : 2;
+  spec.norms_per_layer = gemma && type != "gemma" ? 4 : 2;
+  if (!is_builtin_type(type)) {  // biases as Llama's config names them
+    spec.qkv_bias = spec.o_bias = optional_bool(config, "attention_bias", false);
+    spec.mlp_bias = optional_bool(config, "mlp_bias", false);
+  }
   return spec;
 }
 
@@ -85,19 +96,79 @@ const std::vector<std::string>& supported_model_types() {
   return types;
 }
 
+namespace {
+
+// Note [Model types that are not built in]
+// Most new decoder-only models are llama-like (qwen3, gemma3, olmo2,
+// granite, ...): token embedding, per layer two or four RMSNorms, q/k/v/o
+// projections and a gated MLP, then a norm and lm_head. Such a config is
+// read as llama-like and every guess is said, so a user can see what the
+// estimate assumed. What is not llama-like is refused with a reason: a
+// mixture of experts (its MLP memory is experts x the dense one and its
+// routing transients are not modelled), a state-space or recurrent model
+// (no attention, no per-position keys), an encoder or encoder-decoder.
+// A multimodal config (gemma3, qwen2_vl) keeps its language model in
+// "text_config": that is what is read, and the vision tower is left out.
+std::string refusal(const json& config, const std::string& type) {
+  static const std::vector<std::string> state_space = {"mamba", "mamba2", "falcon_mamba", "jamba", "rwkv",
+                                                       "recurrent_gemma", "xlstm"};
+  if (std::find(state_space.begin(), state_space.end(), type) != state_space.end())
+    return "a state-space or recurrent model, not a transformer decoder";
+  static const std::vector<std::string> other_layouts = {"gpt_neox", "gptj", "gpt_bigcode", "bloom", "falcon",
+                                                         "opt", "mpt", "codegen", "bert", "roberta", "t5", "bart",
+                                                         "whisper"};
+  if (std::find(other_layouts.begin(), other_layouts.end(), type) != other_layouts.end())
+    return "its layers are not llama-like (LayerNorms with biases, fused or ungated projections)";
+  for (const char* key : {"num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts"})
+    if (config.contains(key) && !config[key].is_null() && !(config[key].is_number() && config[key].get<double>() <= 1))
+      return fmt::format("a mixture of experts (\"{}\"), whose expert memory is not modelled", key);
+  if (optional_bool(config, "is_encoder_decoder", false)) return "an encoder-decoder model";
+  for (const char* key : {"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"})
+    if (!config.contains(key))
+      return fmt::format("not llama-like: its config has no \"{}\"", key);
+  return "";
+}
+
+}  // namespace
+
 ModelSpec parse_model_spec(const json& config) {
   if (!config.is_object()) throw config_error("config.json: expected a JSON object");
   auto it = config.find("model_type");
   if (it == config.end() || !it->is_string())
-    throw config_error(fmt::format("config.json: missing \"model_type\"; accepted: {}",
+    throw config_error(fmt::format("config.json: missing \"model_type\"; accepted: {}, or another llama-like decoder",
                                    fmt::join(supported_model_types(), ", ")));
   const std::string type = it->get<std::string>();
   const auto& types = supported_model_types();
-  if (std::find(types.begin(), types.end(), type) == types.end())
-    throw config_error(fmt::format("config.json: model_type \"{}\" is not supported; accepted: {}", type,
-                                   fmt::join(types, ", ")));
+  if (!is_builtin_type(type)) {
+    // A multimodal wrapper: the language model is in text_config.
+    if (!config.contains("hidden_size") && config.contains("text_config") && config["text_config"].is_object()) {
+      json text = config["text_config"];
+      if (!text.contains("model_type")) text["model_type"] = type + "_text";
+      ModelSpec spec = parse_model_spec(text);
+      spec.assumptions.insert(spec.assumptions.begin(),
+                              fmt::format("model_type \"{}\": its language model read from \"text_config\"; the "
+                                          "vision tower and projector are not counted",
+                                          type));
+      return spec;
+    }
+    if (const auto why = refusal(config, type); !why.empty())
+      throw config_error(fmt::format("config.json: model_type \"{}\" is not supported: {}; accepted: {}, or another "
+                                     "llama-like decoder",
+                                     type, why, fmt::join(types, ", ")));
+  }
   ModelSpec spec = type == "gpt2" ? parse_gpt2(config) : parse_llama_like(config, type);
   spec.model_type = type;
+  if (!is_builtin_type(type)) {
+    const bool gemma = type.starts_with("gemma");
+    spec.assumptions.push_back(fmt::format(
+        "model_type \"{}\" is not built in; read as a llama-like decoder: {} RMSNorms, q/k/v/o and gate/up/down "
+        "projections per layer, biases only where attention_bias/mlp_bias say, embeddings {}; per-head q/k norms "
+        "and other small tensors are not counted",
+        type, spec.norms_per_layer, spec.tied_embeddings ? "tied" : "untied"));
+    if (!config.contains("tie_word_embeddings"))
+      spec.assumptions.push_back(fmt::format("no \"tie_word_embeddings\": taken as {} (the {} default)",
+                                             gemma ? "true" : "false", gemma ? "Gemma" : "Llama"));
+  }
   if (spec.hidden % spec.heads != 0 && !config.contains("head_dim"))
     throw config_error(fmt::format("config.json: hidden size {} is not a multiple of {} heads and no head_dim is given",
                                    spec.hidden, spec.heads));

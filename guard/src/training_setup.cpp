@@ -90,6 +90,8 @@ bool logits_held_in_backward(Framework f) { return f == Framework::torch; }
 
 int dtype_bytes(DType d) { return d == DType::fp32 ? 4 : 2; }
 
+DType adapter_dtype(const TrainingSetup& s) { return s.adapter_dtype.value_or(DType::fp32); }
+
 std::vector<std::string> parse_lora_targets(std::string_view text) {
   std::vector<std::string> targets;
   std::size_t start = 0;
@@ -113,6 +115,17 @@ void validate(const TrainingSetup& s) {
   positive(s.grad_accum, "gradient accumulation steps");
   positive(s.world_size, "world size");
   if (s.method != Method::full) positive(s.lora_r, "LoRA rank");
+  if (s.adapter_dtype && s.method == Method::full)
+    throw config_error("--adapter-dtype is the dtype of LoRA adapters; a full fine-tune (--method full) has none: "
+                       "use it with --method lora or qlora");
+  if (!s.double_quant && s.method != Method::qlora)
+    throw config_error("--no-double-quant changes QLoRA's 4-bit quantization constants; it needs --method qlora");
+  if (s.optimizer_in_backward && s.grad_accum > 1)
+    throw config_error(fmt::format("--optimizer-in-backward steps each parameter as its gradient is made, so it "
+                                   "cannot accumulate gradients (--grad-accum {}); torchtune refuses the same",
+                                   s.grad_accum));
+  if (s.optimizer_in_backward && s.sharding != Sharding::none)
+    throw config_error("--optimizer-in-backward is modelled for one device without sharding (--zero 0)");
   if (s.mixed_precision && s.dtype == DType::fp32)
     throw config_error("--mixed-precision keeps fp32 master weights of a bf16 or fp16 model; with --dtype fp32 "
                        "the weights are already fp32");

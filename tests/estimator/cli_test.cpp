@@ -33,6 +33,17 @@ nlohmann::json run_json(const std::string& args) {
   return nlohmann::json::parse(r.output);
 }
 
+// Every bad option or value, CLI11's included, exits with status 2 and says
+// what was wrong.
+void expect_refused(const std::string& args, const std::string& expected) {
+  const auto r = run("estimate " + args);
+  EXPECT_EQ(r.status, 2) << args;
+  EXPECT_NE(r.output.find(expected), std::string::npos) << args << " -> " << r.output;
+}
+
+// stdout alone: notes go to stderr, --json's stdout stays one document.
+Result run_stdout(const std::string& args) { return run(args + " 2>/dev/null; exit $?"); }
+
 }  // namespace
 
 TEST(Cli, DefaultIsTheReferenceCase) {
@@ -129,9 +140,7 @@ TEST(Cli, BadInputGivesClearErrors) {
                         Case{"--fit", "--fit needs a device size"},
                         Case{"--no-such-flag", "--no-such-flag"},
                         Case{"--model gpt2 --config x.json", "excludes"}}) {
-    const auto r = run(std::string("estimate ") + c.args);
-    EXPECT_EQ(r.status, 2) << c.args;  // every bad option or value, CLI11's included
-    EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.args << " -> " << r.output;
+    expect_refused(c.args, c.expected);
   }
 }
 
@@ -141,4 +150,61 @@ TEST(Cli, DumpConfigRoundTrips) {
   const auto config = nlohmann::json::parse(r.output);
   EXPECT_EQ(config["model_type"], "qwen2");
   EXPECT_EQ(config["hidden_size"], 3584);
+}
+
+TEST(Cli, ASmallRunIsPrintedInMegabytes) {
+  const auto r = run("estimate --model gpt2 --method lora --seq-len 128 --gpu-memory 1GiB");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("MiB"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("0.0"), std::string::npos) << r.output;  // no "0.02 GB"
+  EXPECT_NE(r.output.find("weights                    weights         248.88 MB   237.35 MiB"), std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, AFitWithASliverLeftIsNotRoundedToAHundredPercent) {
+  // The reference case's peak is about 61.39 GB; a device 1.5 MB larger.
+  const auto doc = run_json("--gpu A100-80GB");
+  const auto peak = doc["peak_bytes"].get<std::int64_t>();
+  const auto r = run("estimate --gpu-memory " + std::to_string(peak + 1500000) + "B");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find(">99.9%"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("headroom 1.50 MB"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("100%"), std::string::npos) << r.output;
+  const auto no = run("estimate --gpu-memory " + std::to_string(peak - 4000000) + "B");
+  EXPECT_NE(no.output.find("short by 4.00 MB"), std::string::npos) << no.output;
+}
+
+TEST(Cli, ANameUsersTypeSaysWhichBuiltInItUsed) {
+  const auto r = run("estimate --model mistralai/Mistral-7B-Instruct-v0.2 --gpu A100-80GB");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("note: model \"mistralai/Mistral-7B-Instruct-v0.2\" read as the built-in mistral-7b-v0.1"),
+            std::string::npos)
+      << r.output;
+  const auto json = run_stdout("estimate --json --model llama-2-7b-chat-hf");
+  ASSERT_EQ(json.status, 0) << json.output;
+  const auto doc = nlohmann::json::parse(json.output);
+  EXPECT_EQ(doc["model"]["name"], "llama-2-7b");
+  ASSERT_EQ(doc["model"]["assumptions"].size(), 1u);
+}
+
+TEST(Cli, SettingsFlagsChangeTheirTerms) {
+  const auto lora = run_json("--model llama-3-8b --method lora");
+  const auto bf16 = run_json("--model llama-3-8b --method lora --adapter-dtype bf16");
+  EXPECT_EQ(bf16["setup"]["adapter_dtype"], "bf16");
+  EXPECT_EQ(lora["setup"]["adapter_dtype"], "fp32");
+  EXPECT_LT(bf16["peak_bytes"].get<double>(), lora["peak_bytes"].get<double>());
+  const auto in_backward = run_json("--model llama-3-8b --optimizer-in-backward");
+  EXPECT_EQ(in_backward["phases"].size(), 2u);
+  EXPECT_EQ(in_backward["setup"]["optimizer_in_backward"], true);
+  const auto nodq = run_json("--model llama-3-8b --method qlora --no-double-quant");
+  EXPECT_EQ(nodq["setup"]["double_quant"], false);
+  const auto paged = run_json("--model llama-3-8b --optimizer paged-adamw-8bit");
+  bool found = false;
+  for (const auto& c : paged["components"])
+    if (c["name"] == "optimizer_states_paged") found = c["category"] == "non_torch" && c["bytes"].get<double>() > 0;
+  EXPECT_TRUE(found);
+  expect_refused("--adapter-dtype fp8 --method lora", "accepted: bf16, fp16, fp32");
+  expect_refused("--adapter-dtype bf16", "a full fine-tune (--method full) has none");
+  expect_refused("--no-double-quant --method lora", "needs --method qlora");
+  expect_refused("--optimizer-in-backward --grad-accum 4", "cannot accumulate gradients");
 }

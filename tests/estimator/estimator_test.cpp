@@ -1,3 +1,7 @@
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include "oomguard/error.hpp"
@@ -168,21 +172,64 @@ TEST(FitSearch, EveryCandidateFitsAndKeepsTheEffectiveBatch) {
   auto o = reference(og::DType::bf16, true);  // does not fit as given
   o.setup.batch_size = 8;
   o.setup.grad_accum = 2;
-  const auto fits = og::fit_search(mistral(), o);
+  const auto fits = og::fit_search(mistral(), o, 1000);
   ASSERT_FALSE(fits.empty());
   for (std::size_t i = 0; i < fits.size(); ++i) {
     EXPECT_TRUE(*fits[i].estimate.fits);
     EXPECT_EQ(fits[i].setup.batch_size * fits[i].setup.grad_accum, 16);
     EXPECT_FALSE(fits[i].changes.empty());
-    if (i > 0 && fits[i].setup.method == fits[i - 1].setup.method) {
-      EXPECT_LE(fits[i].relative_speed, fits[i - 1].relative_speed);
-    }
-    if (i > 0 && fits[i - 1].setup.method != og::Method::full) {
-      EXPECT_NE(fits[i].setup.method, og::Method::full);  // the given method comes first
+    if (i > 0) {
+      EXPECT_LE(fits[i].relative_speed, fits[i - 1].relative_speed);  // fastest first
     }
   }
   o.gpu_memory_bytes = 0;
   EXPECT_THROW(og::fit_search(mistral(), o), oomguard::config_error);
+}
+
+// Note [Which fitting configurations are shown]
+TEST(FitSearch, NoRowIsBeatenByAnotherThatGivesUpNoMore) {
+  auto o = reference(og::DType::bf16, true);
+  o.setup.batch_size = 8;
+  o.setup.grad_accum = 2;
+  const auto fits = og::fit_search(mistral(), o, 1000);
+  auto subset = [](const std::vector<std::string>& small, const std::vector<std::string>& large) {
+    for (const auto& c : small)
+      if (std::find(large.begin(), large.end(), c) == large.end()) return false;
+    return small.size() < large.size();
+  };
+  bool full_kept = false, lora_kept = false;
+  for (const auto& a : fits) {
+    full_kept |= a.setup.method == og::Method::full;
+    lora_kept |= a.setup.method == og::Method::lora;
+    for (const auto& b : fits) {
+      if (&a == &b) continue;
+      EXPECT_FALSE(subset(b.changes, a.changes) && b.relative_speed >= a.relative_speed)
+          << fmt::format("{} shown beside {}", fmt::join(a.changes, ", "), fmt::join(b.changes, ", "));
+      if (b.setup.method == a.setup.method && b.setup.dtype == a.setup.dtype && b.changes.size() <= a.changes.size()) {
+        EXPECT_FALSE(b.estimate.peak_bytes < a.estimate.peak_bytes && b.relative_speed > a.relative_speed)
+            << fmt::format("{} shown beside {}", fmt::join(a.changes, ", "), fmt::join(b.changes, ", "));
+      }
+    }
+  }
+  // LoRA, smaller and faster, does not hide the full fine-tunes that fit.
+  EXPECT_TRUE(full_kept);
+  EXPECT_TRUE(lora_kept);
+}
+
+TEST(FitSearch, AnFp32RunIsOfferedBf16) {
+  auto o = reference(og::DType::fp32, false);
+  o.setup.optimizer_impl.reset();
+  const auto fits = og::fit_search(mistral(), o, 1000);
+  bool bf16 = false;
+  for (const auto& c : fits)
+    if (c.setup.dtype == og::DType::bf16) {
+      bf16 = true;
+      EXPECT_NE(std::find(c.changes.begin(), c.changes.end(), "dtype bf16"), c.changes.end());
+    }
+  EXPECT_TRUE(bf16);
+  // And a bf16 run is not offered fp32.
+  for (const auto& c : og::fit_search(mistral(), reference(og::DType::bf16, false), 1000))
+    EXPECT_EQ(c.setup.dtype, og::DType::bf16);
 }
 
 TEST(Estimator, ZeroOnOneGpuShardsNothing) {
@@ -239,4 +286,82 @@ TEST(Estimator, CublasWorkspacesFollowTheArchitecture) {
   EXPECT_EQ(og::cublas_workspace_bytes(80), 8519680u);   // A100, measured on the simulated device
   EXPECT_EQ(og::cublas_workspace_bytes(90), 33554432u);  // H100
   EXPECT_EQ(og::cublas_workspace_bytes(100), 8519680u);  // B200
+}
+
+TEST(Estimator, AdaptersInTheModelsDtypeHalveTheirBytes) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.method = og::Method::lora;
+  o.setup.lora_targets = {"q_proj", "v_proj"};
+  const auto fp32 = og::estimate(mistral(), o);
+  o.setup.adapter_dtype = og::DType::bf16;
+  const auto bf16 = og::estimate(mistral(), o);
+  // r x (in + out) per adapted projection per layer: q 4096->4096, v 4096->1024.
+  const double adapter_numel = kL * 16 * ((kH + kH) + (kH + kKv));
+  EXPECT_DOUBLE_EQ(fp32.component("adapters"), 4 * adapter_numel);
+  EXPECT_DOUBLE_EQ(bf16.component("adapters"), 2 * adapter_numel);
+  EXPECT_DOUBLE_EQ(bf16.component("gradients"), 2 * adapter_numel);
+  EXPECT_DOUBLE_EQ(bf16.component("optimizer_states"), 2 * 2 * adapter_numel);
+  o.setup.method = og::Method::full;
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);  // a full fine-tune has no adapters
+}
+
+TEST(Estimator, QloraWithoutDoubleQuantKeepsAnFp32AbsmaxPerBlock) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.method = og::Method::qlora;
+  const auto doubled = og::estimate(mistral(), o);
+  o.setup.double_quant = false;
+  const auto single = og::estimate(mistral(), o);
+  const double linear = kL * (2 * kH * kH + 2 * kH * kKv + 3 * kH * kI);
+  // fp32 per 64 weights, against one byte per 64 and an fp32 per 256 blocks.
+  EXPECT_NEAR(single.component("weights") - doubled.component("weights"),
+              linear * (4.0 / 64 - 1.0 / 64 - 4.0 / (64 * 256)), 1.0);
+  o.setup.method = og::Method::lora;
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);  // only QLoRA quantizes
+}
+
+TEST(Estimator, PagedOptimizerStatesAreOutsideTorchsAllocator) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.optimizer = og::Optimizer::paged_adamw_8bit;
+  const auto paged = og::estimate(mistral(), o);
+  o.setup.optimizer = og::Optimizer::adamw_8bit;
+  const auto plain = og::estimate(mistral(), o);
+  // The same bytes; the big tensors' states move to unified memory.
+  EXPECT_NEAR(paged.component("optimizer_states") + paged.component("optimizer_states_paged"),
+              plain.component("optimizer_states"), 1.0);
+  EXPECT_GT(paged.component("optimizer_states_paged"), 0.99 * plain.component("optimizer_states"));
+  for (const auto& c : paged.components)
+    if (c.name == "optimizer_states_paged") {
+      EXPECT_EQ(c.category, oomguard::Category::non_torch);
+    }
+  EXPECT_LT(paged.allocator_slack_bytes, plain.allocator_slack_bytes);  // no slack on memory torch does not cache
+}
+
+// Note [The optimizer in backward]
+TEST(Estimator, TheOptimizerInBackwardKeepsOneGradientAndNoStepPhase) {
+  auto o = reference(og::DType::bf16, false);
+  const auto after = og::estimate(mistral(), o);
+  o.setup.optimizer_in_backward = true;
+  const auto in_backward = og::estimate(mistral(), o);
+  EXPECT_DOUBLE_EQ(in_backward.component("gradients"), 2 * kV * kH);  // the embedding's, the largest
+  EXPECT_DOUBLE_EQ(in_backward.component("optimizer_step_transient"), 2 * kV * kH);  // foreach over one tensor
+  ASSERT_EQ(in_backward.phases.size(), 2u);
+  for (const auto& p : in_backward.phases) EXPECT_NE(p.phase, "optimizer_step");
+  EXPECT_LT(in_backward.peak_bytes, after.peak_bytes - 2 * kN);  // all gradients and the step's temporary gone
+  o.setup.grad_accum = 2;
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);  // nothing to accumulate into
+}
+
+// Note [Which kernel SDPA runs]: without the cache, the efficient kernel.
+TEST(Estimator, CheckpointingRunsTheEfficientKernelWithAMask) {
+  og::ActivationInputs fp32;
+  fp32.compute_bytes = 4;
+  fp32.gradient_checkpointing = true;
+  EXPECT_EQ(og::attention_kernel(mistral(), fp32), og::AttentionKernel::flash_or_efficient);
+  auto o = reference(og::DType::bf16, false);
+  o.setup.gradient_checkpointing = true;
+  o.setup.seq_len = 2048;
+  o.setup.batch_size = 2;
+  EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).component("attention_mask"), 2.0 * 2048 * 2048);
+  o.setup.gradient_checkpointing = false;
+  EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).component("attention_mask"), 0);
 }

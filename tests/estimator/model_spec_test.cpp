@@ -50,6 +50,80 @@ TEST(ModelSpec, HubNamesAndCaseAreAccepted) {
   EXPECT_NO_THROW(og::builtin_model_config("LLAMA-3-8B"));
 }
 
+// Note [Model names users type]
+TEST(ModelSpec, CheckpointNamesResolveToTheirArchitecture) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"mistral-7b", "mistral-7b-v0.1"},
+      {"mistralai/Mistral-7B-Instruct-v0.2", "mistral-7b-v0.1"},
+      {"meta-llama/Llama-2-7b-hf", "llama-2-7b"},
+      {"meta-llama/Llama-2-7b-chat-hf", "llama-2-7b"},
+      {"meta-llama/Meta-Llama-3-8B-Instruct", "llama-3-8b"},
+      {"meta-llama/Llama-3.1-8B", "llama-3-8b"},
+      {"Qwen/Qwen2.5-7B-Instruct", "qwen2.5-7b"},
+      {"google/gemma-2-9b-it", "gemma-2-9b"},
+      {"microsoft/Phi-3-mini-4k-instruct", "phi-3-mini"},
+      {"LLAMA-3-8B", "llama-3-8b"},
+  };
+  for (const auto& [typed, builtin] : cases) {
+    const auto resolved = og::resolve_model_name(typed);
+    ASSERT_TRUE(resolved.has_value()) << typed;
+    EXPECT_EQ(*resolved, builtin) << typed;
+  }
+  // Not the same shapes: Mistral v0.3's vocabulary is 32,768.
+  EXPECT_FALSE(og::resolve_model_name("mistralai/Mistral-7B-v0.3").has_value());
+  EXPECT_FALSE(og::resolve_model_name("instruct").has_value());
+}
+
+// Note [Model types that are not built in]
+TEST(ModelSpec, ALlamaLikeTypeNotBuiltInIsReadWithItsAssumptions) {
+  const nlohmann::json qwen3 = {{"model_type", "qwen3"},          {"hidden_size", 4096},
+                                {"intermediate_size", 12288},     {"num_hidden_layers", 36},
+                                {"num_attention_heads", 32},      {"num_key_value_heads", 8},
+                                {"head_dim", 128},                {"vocab_size", 151936},
+                                {"tie_word_embeddings", false}};
+  const auto spec = og::parse_model_spec(qwen3);
+  EXPECT_EQ(spec.model_type, "qwen3");
+  EXPECT_EQ(spec.family, og::Family::llama_like);
+  EXPECT_EQ(spec.norms_per_layer, 2);
+  EXPECT_FALSE(spec.qkv_bias);
+  ASSERT_EQ(spec.assumptions.size(), 1u);
+  EXPECT_NE(spec.assumptions[0].find("\"qwen3\" is not built in"), std::string::npos);
+  // Qwen3-8B's published count, less its per-head q/k norms (2 x 128 per layer).
+  EXPECT_EQ(og::parameter_count(spec), 8190735360 - 36 * 2 * 128);
+
+  // A multimodal config: the language model from text_config, gemma's conventions.
+  const nlohmann::json gemma3 = {{"model_type", "gemma3"},
+                                 {"text_config",
+                                  {{"model_type", "gemma3_text"}, {"hidden_size", 2560}, {"intermediate_size", 10240},
+                                   {"num_hidden_layers", 34}, {"num_attention_heads", 8}, {"num_key_value_heads", 4},
+                                   {"head_dim", 256}, {"vocab_size", 262208}}},
+                                 {"vision_config", {{"hidden_size", 1152}}}};
+  const auto g = og::parse_model_spec(gemma3);
+  EXPECT_EQ(g.norms_per_layer, 4);
+  EXPECT_TRUE(g.tied_embeddings);
+  EXPECT_GE(g.assumptions.size(), 3u);  // text_config, the layout, the tying default
+}
+
+TEST(ModelSpec, WhatIsNotLlamaLikeIsRefusedWithTheReason) {
+  auto expect_refused = [](nlohmann::json config, const char* reason) {
+    try {
+      og::parse_model_spec(config);
+      FAIL() << config.dump();
+    } catch (const oomguard::config_error& e) {
+      EXPECT_NE(std::string(e.what()).find(reason), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("accepted: llama"), std::string::npos) << e.what();
+    }
+  };
+  auto mixtral = og::builtin_model_config("mistral-7b-v0.1");
+  mixtral["model_type"] = "mixtral";
+  mixtral["num_local_experts"] = 8;
+  expect_refused(mixtral, "mixture of experts");
+  auto neox = og::builtin_model_config("llama-2-7b");
+  neox["model_type"] = "gpt_neox";
+  expect_refused(neox, "not llama-like");
+  expect_refused({{"model_type", "bert_like"}, {"hidden_size", 8}}, "no \"intermediate_size\"");
+}
+
 TEST(ModelSpec, UnknownModelListsTheBuiltIns) {
   try {
     og::builtin_model_config("mistral-8b");

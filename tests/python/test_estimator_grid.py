@@ -64,6 +64,31 @@ def known_gap(case: dict) -> bool:
     return case["method"] == "full" and case["gradient_checkpointing"] and case["attention"] == "eager"
 
 
+# The settings that replace a term rather than scale one: the optimizer
+# stepped in backward (each implementation), adapters in the model's
+# dtype. Each on the two families whose attention and biases differ most,
+# full and LoRA, with and without checkpointing.
+SETTINGS = [{"optimizer_in_backward": True}, {"optimizer_in_backward": True, "attention": "eager"}]
+LORA_SETTINGS = [{"adapter_dtype": "bf16"}, {"adapter_dtype": "bf16", "optimizer_in_backward": True}]
+SETTINGS_SHAPES = [(2, 256), (1, 1024), (4, 128)]
+
+
+def settings_grid(first_id: int) -> list[dict]:
+    cases = []
+    for arch, method, shape in itertools.product(["llama-gqa", "qwen2"], ["full", "lora"], SETTINGS_SHAPES):
+        for setting in SETTINGS + (LORA_SETTINGS if method == "lora" else []):
+            n = first_id + len(cases)
+            cases.append({
+                "id": n, "arch": arch, "config": ARCHITECTURES[arch], "method": method, "lora_r": 16,
+                "lora_targets": LORA_TARGETS[n % 2], "gradient_checkpointing": n % 2 == 1, "attention": "sdpa",
+                "batch_size": shape[0], "seq_len": shape[1], "optimizer_impl": IMPLS[n % 3],
+                "dtype": "fp32" if n % 5 == 4 else "bf16", "grad_accum": 1, **setting,
+            })
+            if "adapter_dtype" in setting:  # the model's dtype: PEFT's autocast_adapter_dtype=False
+                cases[-1]["adapter_dtype"] = cases[-1]["dtype"]
+    return cases
+
+
 def grid() -> list[dict]:
     cases = []
     for arch, (method, checkpointing, attention), shape in itertools.product(
@@ -76,7 +101,7 @@ def grid() -> list[dict]:
             # fp32 on every fifth: the GQA models then run SDPA's math kernel.
             "dtype": "fp32" if n % 5 == 4 else "bf16", "grad_accum": 2 if n % 7 == 3 else 1,
         })
-    return cases
+    return cases + settings_grid(len(cases))
 
 
 def estimate(case: dict, config_path: str) -> dict:
@@ -89,6 +114,10 @@ def estimate(case: dict, config_path: str) -> dict:
         args += ["--lora-r", str(case["lora_r"]), "--lora-targets", ",".join(case["lora_targets"])]
     if case["gradient_checkpointing"]:
         args.append("--gradient-checkpointing")
+    if case.get("adapter_dtype"):
+        args += ["--adapter-dtype", case["adapter_dtype"]]
+    if case.get("optimizer_in_backward"):
+        args.append("--optimizer-in-backward")
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

@@ -3,7 +3,11 @@
 Read from stdin, one JSON object per line: ``id``, ``config`` (a
 transformers config dict), ``method`` (full | lora), ``dtype``,
 ``attention``, ``gradient_checkpointing``, ``optimizer_impl`` (foreach |
-fused | for-loop), ``batch_size``, ``seq_len``, ``grad_accum``. Prints
+fused | for-loop), ``batch_size``, ``seq_len``, ``grad_accum``, and
+optionally ``adapter_dtype`` (null: PEFT's fp32; else the model's) and
+``optimizer_in_backward`` (torchtune's
+optimizer_in_bwd: one optimizer per parameter stepped from its
+post-accumulate-grad hook). Prints
 ``{"id", "peak", "phases", "requested"}``: torch.cuda.max_memory_allocated() over the
 second optimizer step (the first has no optimizer states yet), and the
 peak of each phase of it (``requested``: the bytes tensors asked for,
@@ -35,7 +39,9 @@ def build(c):
     if c["method"] == "lora":
         from peft import LoraConfig, get_peft_model
 
-        model = get_peft_model(model, LoraConfig(r=c["lora_r"], target_modules=c["lora_targets"], lora_dropout=0.0))
+        # autocast_adapter_dtype=False keeps the adapters in the model's dtype.
+        model = get_peft_model(model, LoraConfig(r=c["lora_r"], target_modules=c["lora_targets"], lora_dropout=0.0),
+                               autocast_adapter_dtype=c.get("adapter_dtype") is None)
     if c["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if c["method"] == "lora":
@@ -48,11 +54,43 @@ def requested_peak() -> int:
     return torch.cuda.memory_stats()["requested_bytes.all.peak"]
 
 
+class OptimizerInBackward:
+    """torchtune's optimizer_in_bwd: each parameter stepped, its gradient
+    freed, by a hook as soon as backward has accumulated it. step() after
+    backward has nothing left to do."""
+
+    def __init__(self, trainable, impl):
+        self.per_parameter = {p: torch.optim.AdamW([p], lr=1e-4, **impl) for p in trainable}
+        self.hooks = [p.register_post_accumulate_grad_hook(self._step) for p in trainable]
+
+    def _step(self, p):
+        self.per_parameter[p].step()
+        self.per_parameter[p].zero_grad(set_to_none=True)
+
+    def step(self):
+        pass
+
+    def zero_grad(self, set_to_none=True):
+        pass
+
+    def close(self):
+        # The hooks hold this object and it holds the parameters' states:
+        # removed, the next configuration starts from an empty device.
+        for hook in self.hooks:
+            hook.remove()
+        self.per_parameter.clear()
+
+
 def measure(c):
     model, config = build(c)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=1e-4, **OPTIMIZER_IMPLS[c["optimizer_impl"]])
+    impl = OPTIMIZER_IMPLS[c["optimizer_impl"]]
+    if c.get("optimizer_in_backward"):
+        optimizer = OptimizerInBackward(trainable, impl)
+    else:
+        optimizer = torch.optim.AdamW(trainable, lr=1e-4, **impl)
     ids = torch.randint(0, config.vocab_size, (c["batch_size"], c["seq_len"]), device="cuda")
+
     accum = c["grad_accum"]
     for _ in range(2):
         torch.cuda.reset_peak_memory_stats()
@@ -60,10 +98,12 @@ def measure(c):
         requested = {"forward": 0, "backward": 0}
         for micro in range(accum):
             outputs = model(input_ids=ids, labels=ids)
+            loss = outputs.loss
             phases["forward"] = max(phases["forward"], torch.cuda.max_memory_allocated())
             requested["forward"] = max(requested["forward"], requested_peak())
             torch.cuda.reset_peak_memory_stats()
-            (outputs.loss / accum).backward()
+            (loss / accum).backward()
+            del loss
             phases["backward"] = max(phases["backward"], torch.cuda.max_memory_allocated())
             requested["backward"] = max(requested["backward"], requested_peak())
             torch.cuda.reset_peak_memory_stats()
@@ -74,6 +114,8 @@ def measure(c):
         requested["optimizer_step"] = requested_peak()
         optimizer.zero_grad(set_to_none=True)
         del outputs  # the loop's last outputs live until the step is done
+    if isinstance(optimizer, OptimizerInBackward):
+        optimizer.close()
     del model, optimizer, trainable, ids
     gc.collect()
     # cuBLAS and cuBLASLt keep a workspace per handle and stream for the

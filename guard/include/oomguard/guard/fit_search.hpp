@@ -16,8 +16,9 @@ struct FitCandidate {
 };
 
 // Vary the micro-batch (accumulation keeps batch*accum), checkpointing, the
-// 8-bit optimizer, LoRA/QLoRA and the LoRA rank; keep those that fit: those
-// keeping the given method first, then fastest first. Needs options.gpu_memory_bytes.
+// 8-bit optimizer, LoRA/QLoRA, the LoRA rank and bf16 for an fp32 run; keep
+// those that fit and that no other row beats (Note [Which fitting
+// configurations are shown]), fastest first. Needs options.gpu_memory_bytes.
 std::vector<FitCandidate> fit_search(const ModelSpec& spec, const EstimateOptions& options, std::size_t limit = 10);
 
 // Note [Relative speed] in fit_search.cpp: a heuristic, not a measurement.

@@ -32,6 +32,9 @@ struct ModelSpec {
   bool mlp_bias = false;        // llama with mlp_bias
   bool fused_projections = false;  // phi3: qkv_proj, gate_up_proj
   std::int64_t norms_per_layer = 2;  // gemma2 has four
+  // What was guessed reading the config (a model_type not built in):
+  // Note [Model types that are not built in] in model_spec.cpp.
+  std::vector<std::string> assumptions;
 
   std::int64_t q_width() const { return heads * head_dim; }
   std::int64_t kv_width() const { return kv_heads * head_dim; }
@@ -40,8 +43,11 @@ struct ModelSpec {
 // Accepted values of config.json "model_type".
 const std::vector<std::string>& supported_model_types();
 
-// Parse a config.json object. Throws config_error naming the missing or bad
-// key, or the unsupported model_type and the accepted ones.
+// Parse a config.json object. A model_type not built in is read as
+// llama-like with its guesses in spec.assumptions, unless it is plainly not
+// (a mixture of experts, a state-space model, an encoder-decoder). Throws
+// config_error naming the missing or bad key, or why the model_type is
+// refused and the accepted ones.
 ModelSpec parse_model_spec(const nlohmann::json& config);
 
 // Where a tensor sits: inside each decoder layer, or once per model.

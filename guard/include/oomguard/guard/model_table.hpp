@@ -2,6 +2,7 @@
 // guard/data/models.json so that a model name works without a hub download.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,6 +12,11 @@
 namespace oomguard::guard {
 
 std::vector<std::string> builtin_model_names();
+
+// The built-in a name a user types stands for (Note [Model names users
+// type] in model_table.cpp): "mistralai/Mistral-7B-Instruct-v0.2" ->
+// "mistral-7b-v0.1". nullopt when none does.
+std::optional<std::string> resolve_model_name(std::string_view name);
 
 // The config.json of a built-in model. Names match case-insensitively and may
 // carry the hub organisation ("mistralai/Mistral-7B-v0.1"). Throws

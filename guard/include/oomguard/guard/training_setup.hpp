@@ -39,6 +39,10 @@ struct TrainingSetup {
   Sharding sharding = Sharding::none;
   std::int64_t lora_r = 16;
   std::vector<std::string> lora_targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  // LoRA adapters' dtype; unset: fp32, PEFT's autocast_adapter_dtype=True.
+  std::optional<DType> adapter_dtype;
+  bool double_quant = true;           // QLoRA's quantization constants quantized again (bitsandbytes' default)
+  bool optimizer_in_backward = false; // each parameter stepped, its gradient freed, as backward makes it
 };
 
 std::string_view name(Method m);
@@ -56,6 +60,9 @@ Attention parse_attention(std::string_view text);
 Sharding parse_sharding(std::string_view text);  // "0", "1", "2", "3", "fsdp"
 OptimizerImpl parse_optimizer_impl(std::string_view text);  // "foreach", "fused", "for-loop"
 Framework parse_framework(std::string_view text);            // "hf-trainer", "torch"
+
+// The adapters' dtype: the one given, else PEFT's default (fp32).
+DType adapter_dtype(const TrainingSetup& setup);
 
 // The implementation the step runs: the one given, else the framework's.
 OptimizerImpl optimizer_impl(const TrainingSetup& setup);
