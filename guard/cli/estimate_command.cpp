@@ -28,6 +28,7 @@ struct EstimateArgs {
   std::string method = "full";
   std::string dtype = "bf16";
   bool mixed_precision = false;
+  bool amp = false;
   std::string optimizer = "adamw";
   std::string optimizer_impl;  // empty: the framework's
   std::string framework = "hf-trainer";
@@ -81,6 +82,7 @@ guard::EstimateOptions to_options(const EstimateArgs& a, const guard::ModelSpec&
   s.method = guard::parse_method(a.method);
   s.dtype = guard::parse_dtype(a.dtype);
   s.mixed_precision = a.mixed_precision;
+  s.amp = a.amp;
   s.optimizer = guard::parse_optimizer(a.optimizer);
   if (!a.optimizer_impl.empty()) s.optimizer_impl = guard::parse_optimizer_impl(a.optimizer_impl);
   s.framework = guard::parse_framework(a.framework);
@@ -202,6 +204,8 @@ void setup(CLI::App& app) {
                 "Step each parameter and free its gradient as backward makes it (torchtune's optimizer_in_bwd)");
   cmd->add_option("--dtype", args->dtype, "bf16 | fp16 | fp32 (weights and activations)")->capture_default_str();
   cmd->add_flag("--mixed-precision", args->mixed_precision, "Keep fp32 master weights and fp32 optimizer states");
+  cmd->add_flag("--amp", args->amp,
+                "fp32 weights, the forward autocast to --dtype (the Trainer's bf16=True on an fp32 model)");
   cmd->add_option("--optimizer", args->optimizer, "adamw | adamw-8bit | paged-adamw-8bit | sgd | adafactor")
       ->capture_default_str();
   cmd->add_option("--optimizer-impl", args->optimizer_impl,

@@ -61,7 +61,7 @@ std::string describe(const guard::TrainingSetup& s) {
                                                          : fmt::format("{} r={} on {}", guard::name(s.method), s.lora_r,
                                                                        fmt::join(s.lora_targets, ","));
   return fmt::format("{}, {}{}, {}, batch {} x {} tokens, grad-accum {}, {} attention{}, {} GPU{}{}", method,
-                     guard::name(s.dtype), s.mixed_precision ? " + fp32 master weights" : "",
+                     guard::name(s.dtype), s.mixed_precision ? " + fp32 master weights" : (s.amp ? " autocast of fp32 weights" : ""),
                      guard::name(s.optimizer), s.batch_size, s.seq_len, s.grad_accum, guard::name(s.attention),
                      s.gradient_checkpointing ? ", gradient checkpointing" : "", s.world_size, s.world_size == 1 ? "" : "s",
                      s.sharding == guard::Sharding::none ? "" : fmt::format(", ZeRO {}", guard::name(s.sharding)));

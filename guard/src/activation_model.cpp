@@ -34,6 +34,36 @@ bool targeted(const ActivationInputs& in, std::string_view module) {
   return std::find(in.lora_targets.begin(), in.lora_targets.end(), module) != in.lora_targets.end();
 }
 
+// Note [Autocast: fp32 weights, bf16 compute]
+// Under torch.autocast with an fp32 model (the Trainer's bf16=True on a
+// model loaded in fp32) the residual stream stays fp32 (the embedding does
+// not autocast, and fp32 + bf16 adds to fp32), and every linear casts its
+// input to bf16 itself: q, k and v each keep their own bf16 copy of the
+// norm's fp32 output, as gate and up do, where a bf16 model shares one
+// input. A linear whose input is already bf16 (o_proj, down_proj) keeps
+// that input. A LoRA adapter casts its input up to its fp32 weight's
+// dtype and autocast casts it back: one bf16 copy per adapter, and a bf16
+// r-wide middle. RMSNorm's input is the fp32 hidden state itself, and the
+// normed fp32 output stays for its weight's gradient; RoPE's cos/sin come
+// in the hidden states' dtype, fp32. Measured on the simulated A100
+// (saved_tensors_hooks under autocast, a 2-layer Llama, full and LoRA):
+// 26,920 and 17,064 B per token per layer at hidden 512, as counted here.
+// The bf16 copies of the weights themselves (autocast's cache, then
+// autograd's saved tensors) are the estimator's autocast_weight_copies.
+// `already_kept`: the input is bf16 and kept by another op (SDPA's output).
+double autocast_linear_inputs(const ActivationInputs& in, const std::vector<std::string_view>& modules,
+                              double width, bool already_kept) {
+  const double d = in.compute_bytes;
+  int adapted = 0;
+  for (auto m : modules) adapted += targeted(in, m) ? 1 : 0;
+  if (in.method == Method::full)
+    return already_kept ? 0 : static_cast<double>(modules.size()) * d * width;
+  double bytes = adapted * d * (width + static_cast<double>(in.lora_r));
+  // QLoRA's 4-bit matmul holds its input whether or not an adapter reads it.
+  if (in.method == Method::qlora && !already_kept) bytes += static_cast<double>(modules.size()) * d * width;
+  return bytes;
+}
+
 // Bytes a group of linears reading the same input of `width` features keeps.
 // `modules` is a vector, not an initializer_list: a list picked by a ?: is a
 // copy whose array dies with the expression (the LoRA q/k/v and gate/up
@@ -41,6 +71,7 @@ bool targeted(const ActivationInputs& in, std::string_view module) {
 double linear_inputs(const ActivationInputs& in, const std::vector<std::string_view>& modules, double width,
                      bool already_kept) {
   const double d = in.compute_bytes;
+  if (in.amp) return autocast_linear_inputs(in, modules, width, already_kept);
   if (in.method == Method::full || in.method == Method::qlora) return already_kept ? 0 : d * width;
   double bytes = 0;
   int adapted = 0;
@@ -65,7 +96,8 @@ LayerTerms llama_layer(const ModelSpec& s, const ActivationInputs& in) {
   const bool norms_train = in.method == Method::full;
 
   LayerTerms t;
-  const double norm = 4 * h + 4 + (norms_train ? d * h : 0);
+  // Under autocast the normed output kept for the weight's gradient is fp32.
+  const double norm = 4 * h + 4 + (norms_train ? (in.amp ? 4 : d) * h : 0);
   t.per_token += static_cast<double>(s.norms_per_layer) * norm;
 
   const bool fused = s.fused_projections;
@@ -211,11 +243,11 @@ ActivationModel activation_model(const ModelSpec& s, const ActivationInputs& in)
   }
   // Final norm and lm_head input (lm_head trains only in a full fine-tune).
   const bool full = in.method == Method::full;
-  m.per_token += gpt2 ? d * h + 8 : 4 * h + 4 + (full ? d * h : 0);
+  m.per_token += gpt2 ? d * h + 8 : 4 * h + 4 + (full ? (in.amp ? 4 : d) * h : 0);
   if (full) m.per_token += d * h;
   m.per_token += 4 * vocab;  // fp32 log-softmax kept by cross-entropy
   m.per_token += 2 * 8;      // int64 input ids (embedding) and shifted labels (nll)
-  m.per_position = gpt2 ? 0 : 2 * d * static_cast<double>(s.head_dim);  // cos and sin
+  m.per_position = gpt2 ? 0 : 2 * (in.amp ? 4 : d) * static_cast<double>(s.head_dim);  // cos and sin
   m.logits_per_token = d * vocab;
   return m;
 }

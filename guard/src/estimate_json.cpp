@@ -20,6 +20,7 @@ nlohmann::json to_json(const TrainingSetup& s) {
   return {{"method", name(s.method)},
           {"dtype", name(s.dtype)},
           {"mixed_precision", s.mixed_precision},
+          {"amp", s.amp},
           {"optimizer", name(s.optimizer)},
           {"optimizer_impl", name(optimizer_impl(s))},
           {"framework", name(s.framework)},

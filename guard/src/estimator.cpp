@@ -87,7 +87,8 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   const TrainingSetup& s = options.setup;
   validate(s);
   const auto tensors = parameter_tensors(spec);
-  const double d = dtype_bytes(s.dtype);
+  const double d = dtype_bytes(s.dtype);  // of the compute: activations, logits
+  const double weight_bytes = s.amp ? 4 : d;  // of unquantized weights, their gradients and states
   const bool full = s.method == Method::full;
   const std::int64_t world = s.world_size;
   const bool shard_optimizer = s.sharding != Sharding::none;
@@ -100,7 +101,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   e.parameters = total(spec, tensors);
 
   // Weights, adapters, and what trains.
-  double weights = 0, adapters = 0, largest_layer = 0, largest_tensor = 0;
+  double weights = 0, adapters = 0, largest_layer = 0, largest_tensor = 0, autocast_copies = 0;
   std::vector<ParamTensor> trainable;
   for (const auto& p : tensors) {
     const std::int64_t count = p.scope == TensorScope::per_layer ? spec.layers : 1;
@@ -113,8 +114,14 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
       const double constants = s.double_quant ? n / 64 + 4 * n / (64 * 256) : 4 * n / 64;
       weights += copies * (n / 2 + constants);
     } else {
-      weights += copies * n * d;
+      weights += copies * n * weight_bytes;
     }
+    // Note [Autocast: fp32 weights, bf16 compute] in activation_model.cpp:
+    // every linear's weight in the compute dtype, cached by autocast in
+    // forward and then held by autograd for backward; the embedding too
+    // where it is the tied lm_head. QLoRA's 4-bit weights are dequantized
+    // per use instead.
+    if (s.amp && p.is_linear_weight && s.method != Method::qlora) autocast_copies += copies * n * d;
     if (p.scope == TensorScope::per_layer) largest_layer += n;
     const bool adapted = std::find(targets.begin(), targets.end(), p.module) != targets.end();
     if (full) {
@@ -127,8 +134,11 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
         trainable.push_back(b);
       }
       adapters += copies * static_cast<double>(a.numel() + b.numel()) * adapter_bytes;
+      if (s.amp) autocast_copies += copies * static_cast<double>(a.numel() + b.numel()) * d;
     }
   }
+  const double lm_head_copy = s.amp ? static_cast<double>(spec.vocab * spec.hidden) * d : 0;
+  autocast_copies += lm_head_copy;
   // The optimizer steps what trains: its largest tensor sizes the
   // one-tensor-at-a-time temporaries (a frozen embedding does not).
   double trainable_n = 0, trainable_per_layer = 0;
@@ -142,7 +152,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   e.trainable_parameters = static_cast<std::int64_t>(trainable_n);
 
   // Gradients, master weights and optimizer states of what trains.
-  const double train_bytes = full ? d : adapter_bytes;
+  const double train_bytes = full ? weight_bytes : adapter_bytes;
   const bool master = full && s.mixed_precision;
   const double state_bytes = master ? 4 : train_bytes;
   double states = 0, paged_states = 0;
@@ -172,7 +182,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
     // Each rank keeps 1/world of the weights and gathers a layer at a time,
     // prefetching the next one.
     weights /= static_cast<double>(world);
-    gathered = 2 * largest_layer * d;
+    gathered = 2 * largest_layer * weight_bytes;
   }
 
   // Activations.
@@ -186,6 +196,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   ai.lora_r = s.lora_r;
   ai.adapter_bytes = static_cast<int>(adapter_bytes);
   ai.gradient_checkpointing = s.gradient_checkpointing;
+  ai.amp = s.amp;
   e.activation = activation_model(spec, ai);
   const auto& am = e.activation;
   const double tokens = static_cast<double>(s.batch_size * s.seq_len);
@@ -275,6 +286,9 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
       {"logits", Category::activations, logits},
       {"kv_cache", Category::activations, kv_cache},
       {"attention_mask", Category::activations, attention_mask},
+      {"autocast_weight_copies", Category::activations, autocast_copies},
+      // lm_head's gradient in the compute dtype beside its fp32 cast.
+      {"autocast_gradient_cast", Category::temporary, s.amp && full ? lm_head_copy : 0},
       {"loss_forward_transient", Category::temporary, loss_forward},
       {"loss_backward_transient", Category::temporary, loss_backward},
       {"logits_gradient", Category::temporary, d * vocab * tokens},
@@ -323,13 +337,24 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
   // attention were 5.5% high on the simulated A100 while they were
   // counted there).
   const Component stepping = with_bytes(c("optimizer_step_transient"), in_backward ? step_transient : 0);
+  // Autocast's weight copies: all of them through forward (its cache) and,
+  // held by autograd, until backward passes their layer. Under
+  // checkpointing the layers keep none: lm_head's until its backward, then
+  // the rebuilt layer's own.
+  const double layer_copies = autocast_copies - lm_head_copy;
+  const Component copies_early =
+      with_bytes(c("autocast_weight_copies"), s.gradient_checkpointing ? lm_head_copy : autocast_copies);
+  const Component copies_late = with_bytes(
+      c("autocast_weight_copies"),
+      s.gradient_checkpointing ? layer_copies / static_cast<double>(std::max<std::int64_t>(spec.layers, 1)) : layer_copies);
   std::vector<PhasePeak> moments = {
       phase("backward", {with_bytes(c("gradients"), accumulated), c("activations_saved"),
                          with_bytes(c("logits"), logits_in_backward), with_bytes(c("kv_cache"), cache_in_backward),
-                         c("attention_mask"), c("loss_backward_transient")}),
+                         c("attention_mask"), copies_early, c("loss_backward_transient")}),
       phase("backward", {with_bytes(c("gradients"), accumulated > 0 ? accumulated : first_grads),
                          c("activations_saved"), with_bytes(c("logits"), logits_in_backward),
-                         with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"), c("logits_gradient")}),
+                         with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"), copies_early,
+                         c("logits_gradient"), c("autocast_gradient_cast")}),
       // With the optimizer in backward, lm_head's gradient stepped: the
       // logits' gradient and the log-softmax saved by the loss are freed
       // by then (its s x V terms and the step's do not meet).
@@ -337,7 +362,8 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
                          with_bytes(c("activations_saved"), in_backward ? std::max(0.0, saved - tokens * am.per_token) : 0),
                          with_bytes(c("logits"), in_backward ? logits_in_backward : 0),
                          with_bytes(c("kv_cache"), in_backward ? cache_in_backward : 0),
-                         with_bytes(c("attention_mask"), in_backward ? attention_mask : 0), stepping}),
+                         with_bytes(c("attention_mask"), in_backward ? attention_mask : 0),
+                         with_bytes(copies_late, in_backward ? copies_late.bytes : 0), stepping}),
       // The last layer's attention backward (under checkpointing, rebuilt
       // first): lm_head's gradient made, the loss's and the final norm's
       // saved tensors freed, every layer's still saved, the layer's s x s
@@ -346,7 +372,7 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
                          with_bytes(c("activations_saved"),
                                     std::max(0.0, saved - tokens * (am.per_token + am.mlp_per_token))),
                          with_bytes(c("logits"), logits_in_backward),
-                         with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"),
+                         with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"), copies_late,
                          c("checkpoint_recompute_attention"), c("attention_backward_transient")}),
       // The end of backward: every gradient, activations all freed.
       phase("backward", {c("gradients"), with_bytes(c("logits"), logits_in_backward),
@@ -361,14 +387,15 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
     moments.push_back(phase("backward", {with_bytes(c("gradients"), std::max(late_grads, accumulated)),
                                          with_bytes(c("activations_saved"), layer_input),
                                          with_bytes(c("logits"), logits_in_backward), c("attention_mask"),
-                                         c("checkpoint_recompute_attention"), c("attention_backward_transient")}));
+                                         copies_late, c("checkpoint_recompute_attention"),
+                                         c("attention_backward_transient")}));
   }
   PhasePeak backward = moments.front();
   for (const auto& m : moments)
     if (m.tensor_bytes() > backward.tensor_bytes()) backward = m;
   e.phases = {
       phase("forward", {with_bytes(c("gradients"), accumulated), c("activations_saved"), c("logits"), c("kv_cache"),
-                        c("attention_mask"), c("loss_forward_transient")}),
+                        c("attention_mask"), c("autocast_weight_copies"), c("loss_forward_transient")}),
       backward,
   };
   if (!in_backward)

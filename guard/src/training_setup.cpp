@@ -126,6 +126,12 @@ void validate(const TrainingSetup& s) {
                                    s.grad_accum));
   if (s.optimizer_in_backward && s.sharding != Sharding::none)
     throw config_error("--optimizer-in-backward is modelled for one device without sharding (--zero 0)");
+  if (s.amp && s.dtype == DType::fp32)
+    throw config_error("--amp keeps fp32 weights and autocasts the forward to --dtype bf16 or fp16; with --dtype fp32 "
+                       "there is nothing to autocast");
+  if (s.amp && s.mixed_precision)
+    throw config_error("--amp and --mixed-precision both keep fp32 weights: --amp autocasts an fp32 model, "
+                       "--mixed-precision keeps fp32 master copies of a bf16 one; give one");
   if (s.mixed_precision && s.dtype == DType::fp32)
     throw config_error("--mixed-precision keeps fp32 master weights of a bf16 or fp16 model; with --dtype fp32 "
                        "the weights are already fp32");

@@ -207,4 +207,9 @@ TEST(Cli, SettingsFlagsChangeTheirTerms) {
   expect_refused("--adapter-dtype bf16", "a full fine-tune (--method full) has none");
   expect_refused("--no-double-quant --method lora", "needs --method qlora");
   expect_refused("--optimizer-in-backward --grad-accum 4", "cannot accumulate gradients");
+  expect_refused("--amp --dtype fp32", "nothing to autocast");
+  expect_refused("--amp --mixed-precision", "give one");
+  const auto amp = run_json("--model llama-3-8b --amp");
+  EXPECT_EQ(amp["setup"]["amp"], true);
+  EXPECT_GT(amp["peak_bytes"].get<double>(), run_json("--model llama-3-8b")["peak_bytes"].get<double>());
 }

@@ -365,3 +365,28 @@ TEST(Estimator, CheckpointingRunsTheEfficientKernelWithAMask) {
   o.setup.gradient_checkpointing = false;
   EXPECT_DOUBLE_EQ(og::estimate(mistral(), o).component("attention_mask"), 0);
 }
+
+// Note [Autocast: fp32 weights, bf16 compute]
+TEST(Estimator, AutocastKeepsFp32WeightsAndBf16CopiesOfTheLinears) {
+  auto o = reference(og::DType::bf16, false);
+  o.setup.amp = true;
+  const auto amp = og::estimate(mistral(), o);
+  EXPECT_DOUBLE_EQ(amp.component("weights"), 4 * kN);
+  EXPECT_DOUBLE_EQ(amp.component("gradients"), 4 * kN);
+  EXPECT_DOUBLE_EQ(amp.component("optimizer_states"), 2 * 4 * kN);
+  const double linear = kL * (2 * kH * kH + 2 * kH * kKv + 3 * kH * kI) + kV * kH;  // and lm_head
+  EXPECT_DOUBLE_EQ(amp.component("autocast_weight_copies"), 2 * linear);
+  // Each of q, k, v and gate, up keeps its own bf16 cast of the fp32 norm
+  // output; the norms' fp32 outputs stay for their weights' gradients.
+  o.setup.amp = false;
+  const auto bf16 = og::estimate(mistral(), o);
+  const double per_token_layer = amp.activation.per_layer_per_token - bf16.activation.per_layer_per_token;
+  // Norms: 2 x (4 - 2) h; q/k/v: 3 casts of 2h for one; gate/up: 2 for one.
+  EXPECT_DOUBLE_EQ(per_token_layer, 2 * 2 * kH + 2 * 2 * kH + 2 * kH);
+  o.setup.amp = true;
+  o.setup.mixed_precision = true;
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);
+  o.setup.mixed_precision = false;
+  o.setup.dtype = og::DType::fp32;
+  EXPECT_THROW(og::estimate(mistral(), o), oomguard::config_error);  // nothing to autocast to
+}

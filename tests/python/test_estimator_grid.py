@@ -70,13 +70,15 @@ def known_gap(case: dict) -> bool:
 # full and LoRA, with and without checkpointing.
 SETTINGS = [{"optimizer_in_backward": True}, {"optimizer_in_backward": True, "attention": "eager"}]
 LORA_SETTINGS = [{"adapter_dtype": "bf16"}, {"adapter_dtype": "bf16", "optimizer_in_backward": True}]
+# An fp32 model under bf16 autocast (the Trainer's bf16=True), SDPA and eager.
+AMP_SETTINGS = [{"amp": True, "dtype": "bf16"}, {"amp": True, "dtype": "bf16", "attention": "eager"}]
 SETTINGS_SHAPES = [(2, 256), (1, 1024), (4, 128)]
 
 
 def settings_grid(first_id: int) -> list[dict]:
     cases = []
     for arch, method, shape in itertools.product(["llama-gqa", "qwen2"], ["full", "lora"], SETTINGS_SHAPES):
-        for setting in SETTINGS + (LORA_SETTINGS if method == "lora" else []):
+        for setting in SETTINGS + AMP_SETTINGS + (LORA_SETTINGS if method == "lora" else []):
             n = first_id + len(cases)
             cases.append({
                 "id": n, "arch": arch, "config": ARCHITECTURES[arch], "method": method, "lora_r": 16,
@@ -118,6 +120,8 @@ def estimate(case: dict, config_path: str) -> dict:
         args += ["--adapter-dtype", case["adapter_dtype"]]
     if case.get("optimizer_in_backward"):
         args.append("--optimizer-in-backward")
+    if case.get("amp"):
+        args.append("--amp")
     result = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

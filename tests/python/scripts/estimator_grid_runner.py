@@ -4,8 +4,9 @@ Read from stdin, one JSON object per line: ``id``, ``config`` (a
 transformers config dict), ``method`` (full | lora), ``dtype``,
 ``attention``, ``gradient_checkpointing``, ``optimizer_impl`` (foreach |
 fused | for-loop), ``batch_size``, ``seq_len``, ``grad_accum``, and
-optionally ``adapter_dtype`` (null: PEFT's fp32; else the model's) and
-``optimizer_in_backward`` (torchtune's
+optionally ``amp`` (an fp32 model, each forward under torch.autocast to
+``dtype``, backward outside it: the Trainer's bf16=True), ``adapter_dtype``
+(null: PEFT's fp32; else the model's) and ``optimizer_in_backward`` (torchtune's
 optimizer_in_bwd: one optimizer per parameter stepped from its
 post-accumulate-grad hook). Prints
 ``{"id", "peak", "phases", "requested"}``: torch.cuda.max_memory_allocated() over the
@@ -35,7 +36,7 @@ def build(c):
     config = AutoConfig.for_model(**c["config"])
     config._attn_implementation = c["attention"]
     with torch.device("cuda"):
-        model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[c["dtype"]])
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32 if c.get("amp") else DTYPES[c["dtype"]])
     if c["method"] == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -97,7 +98,8 @@ def measure(c):
         phases = {"forward": 0, "backward": 0}
         requested = {"forward": 0, "backward": 0}
         for micro in range(accum):
-            outputs = model(input_ids=ids, labels=ids)
+            with torch.autocast("cuda", dtype=DTYPES[c["dtype"]], enabled=bool(c.get("amp"))):
+                outputs = model(input_ids=ids, labels=ids)
             loss = outputs.loss
             phases["forward"] = max(phases["forward"], torch.cuda.max_memory_allocated())
             requested["forward"] = max(requested["forward"], requested_peak())

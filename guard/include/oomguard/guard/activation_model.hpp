@@ -24,6 +24,9 @@ struct ActivationInputs {
   std::int64_t lora_r = 16;
   int adapter_bytes = 4;        // PEFT keeps adapters in fp32 by default
   bool gradient_checkpointing = false;
+  // fp32 weights under torch.autocast to the 2-byte compute dtype (Note
+  // [Autocast: fp32 weights, bf16 compute]).
+  bool amp = false;
   // Of the device, major * 10 + minor: which kernel torch's SDPA runs
   // (Note [Which kernel SDPA runs]). 80 when no device is known; 0 on CPU.
   int compute_capability = 80;

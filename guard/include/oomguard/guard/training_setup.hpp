@@ -27,6 +27,9 @@ struct TrainingSetup {
   Method method = Method::full;
   DType dtype = DType::bf16;
   bool mixed_precision = false;  // fp32 master weights kept by the optimizer
+  // fp32 weights, gradients and states, the forward under torch.autocast to
+  // `dtype` (the Trainer's bf16=True or fp16=True on a model loaded in fp32).
+  bool amp = false;
   Optimizer optimizer = Optimizer::adamw;
   std::optional<OptimizerImpl> optimizer_impl;  // unset: the framework's default
   Framework framework = Framework::hf_trainer;
