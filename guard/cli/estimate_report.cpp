@@ -119,9 +119,12 @@ void print_fit(std::ostream& out, const std::vector<guard::FitCandidate>& fits, 
   fmt::print(out, "\nconfigurations that fit, fastest first (speed relative to the given setup, a heuristic):\n");
   fmt::print(out, "{:>3} {:>7} {:>11} {:>11}  {}\n", "#", "speed", "peak", "headroom", "changes");
   int rank = 1;
-  for (const auto& c : fits)
+  for (const auto& c : fits) {
+    const std::string changes = c.changes.empty() ? std::string("(as given)") : fmt::format("{}", fmt::join(c.changes, ", "));
     fmt::print(out, "{:>3} {:>6.2f}x {:>11} {:>11}  {}\n", rank++, c.relative_speed,
-               decimal(c.estimate.peak_bytes, units_for(c.estimate.peak_bytes)), amount(c.estimate.headroom_bytes), c.changes.empty() ? std::string("(as given)") : fmt::format("{}", fmt::join(c.changes, ", ")));
+               decimal(c.estimate.peak_bytes, units_for(c.estimate.peak_bytes)), amount(c.estimate.headroom_bytes),
+               changes);
+  }
 }
 
 }  // namespace oomguard::cli

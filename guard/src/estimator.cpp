@@ -355,15 +355,6 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
                          c("activations_saved"), with_bytes(c("logits"), logits_in_backward),
                          with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"), copies_early,
                          c("logits_gradient"), c("autocast_gradient_cast")}),
-      // With the optimizer in backward, lm_head's gradient stepped: the
-      // logits' gradient and the log-softmax saved by the loss are freed
-      // by then (its s x V terms and the step's do not meet).
-      phase("backward", {with_bytes(c("gradients"), in_backward ? grads : 0),
-                         with_bytes(c("activations_saved"), in_backward ? std::max(0.0, saved - tokens * am.per_token) : 0),
-                         with_bytes(c("logits"), in_backward ? logits_in_backward : 0),
-                         with_bytes(c("kv_cache"), in_backward ? cache_in_backward : 0),
-                         with_bytes(c("attention_mask"), in_backward ? attention_mask : 0),
-                         with_bytes(copies_late, in_backward ? copies_late.bytes : 0), stepping}),
       // The last layer's attention backward (under checkpointing, rebuilt
       // first): lm_head's gradient made, the loss's and the final norm's
       // saved tensors freed, every layer's still saved, the layer's s x s
@@ -378,6 +369,16 @@ Estimate estimate(const ModelSpec& spec, const EstimateOptions& options) {
       phase("backward", {c("gradients"), with_bytes(c("logits"), logits_in_backward),
                          with_bytes(c("kv_cache"), cache_in_backward), stepping}),
   };
+  if (in_backward) {
+    // lm_head's gradient stepped: the logits' gradient and the log-softmax
+    // saved by the loss are freed by then (its s x V terms and the step's
+    // do not meet).
+    moments.push_back(phase("backward", {c("gradients"),
+                                         with_bytes(c("activations_saved"), std::max(0.0, saved - tokens * am.per_token)),
+                                         with_bytes(c("logits"), logits_in_backward),
+                                         with_bytes(c("kv_cache"), cache_in_backward), c("attention_mask"), copies_late,
+                                         stepping}));
+  }
   if (s.gradient_checkpointing) {
     const double embedding_grads = full && !spec.tied_embeddings ? first_grads : 0;
     const double late_grads =
